@@ -1,0 +1,1 @@
+"""Regsweep core: registry client, planning and deletion. Never imports Qt."""

@@ -1,0 +1,1 @@
+"""Regsweep desktop window: Qt widgets, models and the worker bridge."""
