@@ -42,6 +42,7 @@ from core.images import (
     base_media_type,
     image_details_from,
     index_details_from,
+    sha256_digest,
 )
 from core.reference import check_digest, check_name, check_tag, is_digest
 
@@ -170,7 +171,9 @@ class RegistryClient:
     def ping(self, cancel: threading.Event | None = None) -> PingResult:
         """``GET /v2/``, logging in if the registry asks. Proves the URL is a
         registry and the credentials work."""
-        response = self._request("GET", "/v2/", scope="", what="the registry API")
+        response = self._request(
+            "GET", "/v2/", scope="", what="the registry API", cancel=cancel
+        )
         version = response.headers.get("Docker-Distribution-API-Version")
         if version is None and _looks_like_html(response):
             raise errors.ProtocolError(
@@ -331,6 +334,97 @@ class RegistryClient:
             response.headers.get("Docker-Content-Digest")
             or Manifest.parse(raw, media_type, reference).digest
         )
+
+    def delete_tag(
+        self, repository: str, tag: str, cancel: threading.Event | None = None
+    ) -> bool:
+        """Try the OCI 1.1 tag delete, which removes only that tag. Returns
+        False where the registry does not offer it (2.x answers 400)."""
+        check_name(repository)
+        response = self._request(
+            "DELETE",
+            _manifest_path(repository, check_tag(tag)),
+            scope=_scope(repository, "delete"),
+            what=f"{repository}:{tag}",
+            expect=None,
+            retry=False,
+            cancel=cancel,
+        )
+        if response.status_code == 202:
+            return True
+        if response.status_code in (400, 405):
+            return False
+        raise self._error_for("DELETE", f"{repository}:{tag}", response)
+
+    def upload_blob(
+        self, repository: str, data: bytes, cancel: threading.Event | None = None
+    ) -> str:
+        """Upload a small blob in one go (POST, then PUT); return its digest."""
+        check_name(repository)
+        digest = sha256_digest(data)
+        what = f"a blob upload to {repository}"
+        scope = _scope(repository, "pull,push")
+        started = self._request(
+            "POST",
+            f"/v2/{repository}/blobs/uploads/",
+            scope=scope,
+            what=what,
+            expect=(202,),
+            retry=False,
+            cancel=cancel,
+        )
+        location = self._upload_location(started)
+        separator = "&" if "?" in location else "?"
+        self._request(
+            "PUT",
+            f"{location}{separator}digest={digest}",
+            scope=scope,
+            headers={"Content-Type": "application/octet-stream"},
+            data=data,
+            what=what,
+            expect=(201,),
+            retry=False,
+            cancel=cancel,
+        )
+        return digest
+
+    def can_push(self, repository: str, cancel: threading.Event | None = None) -> bool:
+        """Whether this login may push to ``repository``: starts a blob upload
+        and cancels it at once, which leaves nothing behind."""
+        check_name(repository)
+        try:
+            started = self._request(
+                "POST",
+                f"/v2/{repository}/blobs/uploads/",
+                scope=_scope(repository, "pull,push"),
+                what=f"a test upload to {repository}",
+                expect=(202,),
+                retry=False,
+                cancel=cancel,
+            )
+        except (errors.PermissionDeniedError, errors.AuthenticationError):
+            return False
+        self._request(
+            "DELETE",
+            self._upload_location(started),
+            scope=_scope(repository, "pull,push"),
+            what=f"the test upload to {repository}",
+            expect=(200, 202, 204, 404),
+            retry=False,
+            cancel=cancel,
+        )
+        return True
+
+    def _upload_location(self, response: requests.Response) -> str:
+        location = response.headers.get("Location")
+        if not location:
+            raise errors.ProtocolError("The registry started an upload without a URL.")
+        target = urljoin(response.url, location)
+        if urlsplit(target)[:2] != urlsplit(self.base_url)[:2]:
+            raise errors.ProtocolError(
+                "The registry's upload URL points at another server; not followed."
+            )
+        return target
 
     def deletion_enabled(
         self, repository: str, cancel: threading.Event | None = None
@@ -692,7 +786,7 @@ class RegistryClient:
         self, method: str, what: str, response: requests.Response
     ) -> errors.RegistryError:
         status = response.status_code
-        code, detail = _registry_error(response)
+        code, detail, extra = _registry_error(response)
         kwargs: dict[str, Any] = {"status": status, "code": code}
         challenge = parse_challenge(response.headers.get("WWW-Authenticate"))
         if status == 401 and challenge and challenge.error == "insufficient_scope":
@@ -715,11 +809,14 @@ class RegistryClient:
             status == 404 and "/manifests/" in response.url
         ):
             return errors.ManifestNotFoundError(f"{what} does not exist.", **kwargs)
-        if code == "BLOB_UNKNOWN" or code == "MANIFEST_BLOB_UNKNOWN":
-            return errors.BlobNotFoundError(
-                f"The registry is missing a blob of {what}: {detail}".rstrip(": "),
+        if code in ("BLOB_UNKNOWN", "MANIFEST_BLOB_UNKNOWN"):
+            missing = extra if extra.startswith("sha256:") else ""
+            missing_blob = errors.BlobNotFoundError(
+                f"The registry is missing blob {missing or '(unnamed)'} of {what}.",
                 **kwargs,
             )
+            missing_blob.blob = missing
+            return missing_blob
         if status == 404:
             return errors.NotFoundError(
                 f"{what} was not found (HTTP 404 from {self.base_url}).",
@@ -852,16 +949,17 @@ def _string_list(body: dict[str, Any], key: str, what: str) -> list[str]:
     return value
 
 
-def _registry_error(response: requests.Response) -> tuple[str | None, str]:
-    """The first ``errors[]`` entry of an error body: code and message."""
+def _registry_error(response: requests.Response) -> tuple[str | None, str, str]:
+    """The first ``errors[]`` entry of an error body: code, message, detail."""
     try:
-        body = json.loads(response.content or b"{}")
-        first = body["errors"][0]
-        return str(first.get("code") or "") or None, str(first.get("message") or "")[
-            :200
-        ]
+        first = json.loads(response.content or b"{}")["errors"][0]
+        code = str(first.get("code") or "") or None
+        detail = first.get("detail")
+        if isinstance(detail, dict):
+            detail = detail.get("digest") or detail.get("Digest") or ""
+        return code, str(first.get("message") or "")[:200], str(detail or "")[:200]
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        return None, ""
+        return None, "", ""
 
 
 def _is_transient(exc: errors.TransportError) -> bool:

@@ -116,7 +116,7 @@ class ManifestNotFoundError(NotFoundError):
 
 
 class BlobNotFoundError(NotFoundError):
-    pass
+    blob: str = ""  # the missing blob's digest, when the registry named it
 
 
 class DeletionDisabledError(RegistryError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from core import errors
 from core.client import RegistryClient, group_by_digest
@@ -31,6 +31,8 @@ class PlanItem:
     requested: tuple[str, ...]  # what the user named: tags, or the digest itself
     tags: tuple[str, ...]  # every tag on the digest when the plan was made
     platforms: tuple[str, ...] = ()
+    untag_only: bool = False  # remove only the requested tags, keep the image
+    warnings: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -43,7 +45,7 @@ class PlanItem:
     @property
     def also_removed(self) -> tuple[str, ...]:
         """Tags that disappear although the user did not name them."""
-        if self.digest in self.requested:
+        if self.digest in self.requested or self.untag_only:
             return ()
         return tuple(tag for tag in self.tags if tag not in self.requested)
 
@@ -68,6 +70,14 @@ class DeletionPlan:
     @property
     def tag_count(self) -> int:
         return sum(len(item.tags) for item in self.items)
+
+    def untag_shared(self) -> None:
+        """Where a digest has tags the user did not pick, remove only the
+        picked tags instead of the image (the CLI's ``--untag-only``)."""
+        self.items = [
+            replace(item, untag_only=True) if item.also_removed else item
+            for item in self.items
+        ]
 
 
 def build_plan(
@@ -123,11 +133,17 @@ def _plan_repository(
             continue
         requested.setdefault(head.digest, []).append(ref.reference)
         media_types[head.digest] = head.media_type
+    parents = _index_parents(client, repository, heads, requested, cancel)
     for digest, names in requested.items():
         media_type = media_types[digest]
         platforms: tuple[str, ...] = ()
         if media_type in INDEX_TYPES:
             platforms = client.details(repository, digest, cancel).platforms
+        warnings = tuple(
+            f"It is the {platform} image of multi-platform {parent}; deleting it "
+            "breaks that image for every platform's pull of it."
+            for parent, platform in parents.get(digest, [])
+        )
         plan.items.append(
             PlanItem(
                 repository=repository,
@@ -136,8 +152,34 @@ def _plan_repository(
                 requested=tuple(dict.fromkeys(names)),
                 tags=tuple(by_digest.get(digest, [])),
                 platforms=platforms,
+                warnings=warnings,
             )
         )
+
+
+def _index_parents(
+    client: RegistryClient,
+    repository: str,
+    heads: dict[str, ManifestHead],
+    requested: dict[str, list[str]],
+    cancel: threading.Event | None,
+) -> dict[str, list[tuple[str, str]]]:
+    """For requested digests that are platform images of a tagged index of the
+    repository: (index reference, platform) pairs. Only digests the user named
+    directly can be such children; tags always point at the index itself."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    indexes = {h.digest: tag for tag, h in heads.items() if h.media_type in INDEX_TYPES}
+    if not indexes or not any(d not in group_by_digest(heads) for d in requested):
+        return found
+    for index_digest, tag in indexes.items():
+        details = client.details(repository, index_digest, cancel)
+        for child in details.children:
+            if child.digest in requested:
+                platform = ", ".join(child.platforms) or "unknown platform"
+                found.setdefault(child.digest, []).append(
+                    (f"{repository}:{tag}", platform)
+                )
+    return found
 
 
 def _head_for(

@@ -1,0 +1,70 @@
+"""What every command shares: the context it runs in, usage errors, output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from core.client import RegistryClient, RegistryConfig
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+PASSWORD_ENV = "REGSWEEP_PASSWORD"
+
+
+class UsageError(Exception):
+    """Bad input found before any request; exit code 2."""
+
+
+@dataclass
+class Context:
+    """What a command gets: its arguments, standard input and, for commands
+    that talk to a registry, the client."""
+
+    args: argparse.Namespace
+    stdin: TextIO
+    client: RegistryClient | None = None
+
+    @property
+    def registry(self) -> RegistryClient:
+        assert self.client is not None
+        return self.client
+
+
+def print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def format_size(size: int | None) -> str:
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(size)
+
+
+def make_client(args: argparse.Namespace, stdin: TextIO) -> RegistryClient:
+    """A client from the registry options (``restore`` may supply the URL)."""
+    password = os.environ.get(PASSWORD_ENV)
+    if args.password_stdin:
+        password = stdin.readline().rstrip("\r\n")
+    if password and not args.username:
+        raise UsageError("a password was given without --username")
+    return RegistryClient(
+        RegistryConfig(
+            url=args.registry,
+            username=args.username,
+            password=password,
+            ca_file=args.ca_file,
+            insecure=args.insecure,
+            timeout=args.timeout,
+            workers=args.workers,
+        )
+    )
