@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 log = logging.getLogger(__name__)
 
 # name=value or name="quoted value", separated by commas, in any order.
-_PARAM_RE = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)')
+_PARAM_RE = re.compile(
+    r'[\s,]*([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)'
+)
 
 # A token is renewed this long before the registry would refuse it.
 _EXPIRY_MARGIN_S = 5.0
@@ -54,10 +56,15 @@ def parse_challenge(header: str | None) -> Challenge | None:
         return None
     scheme, _, rest = header.strip().partition(" ")
     params = {}
-    for name, value in _PARAM_RE.findall(rest):
+    # Parameters run up to the next scheme: several WWW-Authenticate headers
+    # reach us joined by ", ", and only the first challenge is used.
+    position = 0
+    while found := _PARAM_RE.match(rest, position):
+        name, value = found.groups()
         if value.startswith('"'):
             value = re.sub(r"\\(.)", r"\1", value[1:-1])
         params[name.lower()] = value
+        position = found.end()
     return Challenge(scheme.lower(), params)
 
 

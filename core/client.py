@@ -185,12 +185,13 @@ class RegistryClient:
         self, page_size: int = _MAX_PAGE, cancel: threading.Event | None = None
     ) -> Iterator[list[str]]:
         """Repository names, a page at a time, following ``Link`` headers."""
+        what = "the repository catalog"
         pages = self._pages(
-            "/v2/_catalog", "registry:catalog:*", "the repository catalog", page_size
+            "/v2/_catalog", "registry:catalog:*", what, page_size, cancel
         )
         for body in pages:
             _check_cancel(cancel)
-            yield _string_list(body, "repositories", "the repository catalog")
+            yield _string_list(body, "repositories", what)
 
     def catalog(self, cancel: threading.Event | None = None) -> list[str]:
         return [name for page in self.iter_catalog(cancel=cancel) for name in page]
@@ -201,7 +202,8 @@ class RegistryClient:
         what = f"the tags of {repository}"
         path = f"/v2/{repository}/tags/list"
         found: set[str] = set()
-        for body in self._pages(path, _scope(repository, "pull"), what, _MAX_PAGE):
+        pages = self._pages(path, _scope(repository, "pull"), what, _MAX_PAGE, cancel)
+        for body in pages:
             _check_cancel(cancel)
             found.update(_string_list(body, "tags", what))
         return sorted(found)
@@ -277,7 +279,14 @@ class RegistryClient:
         check_digest(digest)
         try:
             return self.get_manifest(repository, digest, cancel=cancel, retry=False)
-        except (errors.ServerError, errors.ProtocolError, errors.DigestInvalidError):
+        except (
+            errors.ServerError,
+            errors.ProtocolError,
+            errors.DigestInvalidError,
+        ) as exc:
+            # 502-504 come from a proxy or an outage, not from this digest.
+            if isinstance(exc, errors.ServerError) and exc.status != 500:
+                raise
             raise errors.NotAManifestError(
                 f"{digest} is not a manifest of {repository} (it may be a config "
                 "or layer digest)."
@@ -299,15 +308,21 @@ class RegistryClient:
         check_digest(digest)
         if not verified:
             self.verify_manifest(repository, digest, cancel=cancel)
-        self._request(
+        what = f"{repository}@{digest}"
+        response = self._request(
             "DELETE",
             _manifest_path(repository, digest),
             scope=_scope(repository, "delete"),
-            what=f"{repository}@{digest}",
+            what=what,
             expect=(200, 202, 204),
             retry=False,
             cancel=cancel,
         )
+        if _looks_like_html(response):
+            raise errors.ProtocolError(
+                f"The deletion of {what} was answered with a web page, not by "
+                "the registry; it may not have been deleted."
+            )
 
     def put_manifest(
         self,
@@ -437,7 +452,7 @@ class RegistryClient:
                 _manifest_path(check_name(repository), ZERO_DIGEST),
                 scope=_scope(repository, "delete"),
                 what=f"{repository} (deletion probe)",
-                expect=(),
+                expect=(200, 202, 204),
                 retry=False,
                 cancel=cancel,
             )
@@ -580,20 +595,32 @@ class RegistryClient:
     # --- pagination ---------------------------------------------------------
 
     def _pages(
-        self, path: str, scope: str, what: str, page_size: int
+        self,
+        path: str,
+        scope: str,
+        what: str,
+        page_size: int,
+        cancel: threading.Event | None = None,
     ) -> Iterator[dict[str, Any]]:
         url: str | None = path
         params: dict[str, int] | None = {"n": page_size}
+        read: set[str] = set()
         while url is not None:
             try:
                 response = self._request(
-                    "GET", url, scope=scope, params=params, what=what
+                    "GET", url, scope=scope, params=params, what=what, cancel=cancel
                 )
             except errors.PaginationError:
                 if params is None or params["n"] <= _FALLBACK_PAGE:
                     raise
                 params = {"n": _FALLBACK_PAGE}
                 continue
+            if response.url in read:
+                raise errors.ProtocolError(
+                    f"The registry's next-page links for {what} lead back to a "
+                    "page already read; stopped there."
+                )
+            read.add(response.url)
             body = _parse_json(response, what)
             if not isinstance(body, dict):
                 raise errors.ProtocolError(
@@ -782,6 +809,13 @@ class RegistryClient:
             status=401,
         )
 
+    def _repeats_a_secret(self, text: str, response: requests.Response) -> bool:
+        """Whether a registry's error text echoes the password or what was
+        sent in ``Authorization``; such text is left out of messages."""
+        sent = response.request.headers.get("Authorization") or ""
+        secrets = (sent.partition(" ")[2], self.config.password or "")
+        return any(secret and secret in text for secret in secrets)
+
     def _error_for(
         self, method: str, what: str, response: requests.Response
     ) -> errors.RegistryError:
@@ -846,11 +880,20 @@ class RegistryClient:
             return errors.RateLimitedError(
                 f"The registry kept refusing {what}: too many requests.", **kwargs
             )
+        if status >= 500 and _looks_like_html(response):
+            return errors.ServerError(
+                f"A web page with HTTP {status} came back for {method} {what}, "
+                "probably from a proxy in front of the registry.",
+                "The registry behind it may be down or overloaded; try again later.",
+                **kwargs,
+            )
         if status >= 500:
             return errors.ServerError(
                 f"The registry failed with HTTP {status} on {method} {what}.", **kwargs
             )
-        reason = f" ({code}: {detail})" if code else ""
+        shown = bool(detail) and not self._repeats_a_secret(detail, response)
+        detail = f": {detail}" if shown else ""
+        reason = f" ({code}{detail})" if code else ""
         return errors.RegistryError(
             f"Unexpected answer HTTP {status} to {method} {what}{reason}.", **kwargs
         )
@@ -976,7 +1019,7 @@ def _transport_error(
         return errors.TLSError(
             f"The TLS connection failed for {where}: {_tls_reason(exc)}."
         )
-    if isinstance(exc, requests.exceptions.Timeout):
+    if isinstance(exc, requests.exceptions.Timeout) or _body_timed_out(exc):
         return errors.RequestTimeoutError(f"No answer in time for {where}.")
     if isinstance(
         exc,
@@ -991,6 +1034,12 @@ def _transport_error(
             )
         return errors.ConnectionDroppedError(f"The connection dropped during {where}.")
     return errors.TransportError(f"The request {where} failed ({type(exc).__name__}).")
+
+
+def _body_timed_out(exc: requests.RequestException) -> bool:
+    """requests reports a body that stalls past the timeout as a ConnectionError."""
+    reason = exc.args[0] if exc.args else None
+    return isinstance(reason, urllib3.exceptions.ReadTimeoutError)
 
 
 def _refused(exc: requests.exceptions.ConnectionError) -> bool:
