@@ -10,13 +10,15 @@ the exceptions in :mod:`core.errors`, worded for a person.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import queue
 import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -53,6 +55,9 @@ _MAX_PAGE = 1000
 _FALLBACK_PAGE = 100
 _MAX_CONFIG_BYTES = 8 * 1024 * 1024
 _MAX_RETRY_AFTER_S = 30.0
+# Tags queued per resolving worker: enough that no worker waits for its next
+# tag, few enough that 10,000 tags do not hold 10,000 futures at once.
+_QUEUED_PER_WORKER = 4
 _REPO_PATH_RE = re.compile(r"/v2/(.+?)/(?:tags|manifests|blobs)/")
 
 
@@ -473,19 +478,29 @@ class RegistryClient:
         cancel: threading.Event | None = None,
     ) -> Iterator[tuple[str, ManifestHead | errors.RegsweepError]]:
         """Resolve many tags on a bounded thread pool, yielding each result as
-        it arrives. A failure of one tag is yielded, not raised; cancelling
-        raises :class:`~core.errors.CancelledError`."""
+        it arrives; ``references`` is read as workers free up. A failure of one
+        tag is yielded, not raised; cancelling raises
+        :class:`~core.errors.CancelledError`."""
         stop = threading.Event()
         size = max(1, workers or self.config.workers)
         pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="resolve")
-        futures: dict[Future[ManifestHead | errors.RegsweepError], str] = {}
+        done: queue.SimpleQueue[Future[ManifestHead | errors.RegsweepError]]
+        done = queue.SimpleQueue()
+        pending: dict[Future[ManifestHead | errors.RegsweepError], str] = {}
+        remaining = iter(references)
+
+        def submit(count: int) -> None:
+            for ref in itertools.islice(remaining, count):
+                future = pool.submit(self._resolve_one, repository, ref, cancel, stop)
+                pending[future] = ref
+                future.add_done_callback(done.put)
+
         try:
-            for ref in references:
-                futures[
-                    pool.submit(self._resolve_one, repository, ref, cancel, stop)
-                ] = ref
-            for future in as_completed(futures):
-                yield futures[future], future.result()
+            submit(size * _QUEUED_PER_WORKER)
+            while pending:
+                future = done.get()
+                submit(1)
+                yield pending.pop(future), future.result()
         finally:
             stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
@@ -544,11 +559,23 @@ class RegistryClient:
         if cached is not None:
             return cached
         manifest = self.get_manifest(repository, digest, cancel=cancel)
+        return self.details_of(repository, manifest, cancel)
+
+    def details_of(
+        self,
+        repository: str,
+        manifest: Manifest,
+        cancel: threading.Event | None = None,
+    ) -> ImageDetails:
+        """:meth:`details` of a manifest the caller has already fetched."""
+        cached = self._details.get(manifest.digest)
+        if cached is not None:
+            return cached
         if manifest.media_type in INDEX_TYPES:
             result = self._index_details(repository, manifest, cancel)
         else:
             result = self._image_details(repository, manifest, cancel)
-        self._details[digest] = result
+        self._details[manifest.digest] = result
         return result
 
     def _image_details(

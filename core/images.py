@@ -151,6 +151,9 @@ class ImageDetails:
     platforms: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict, compare=False)
     children: tuple[ImageDetails, ...] = ()
+    # Every blob this digest keeps alive, its own manifest included, with its
+    # size; for an index, also each platform image's manifest, config and layers.
+    blobs: dict[str, int] = field(default_factory=dict, compare=False)
 
     @property
     def kind(self) -> str:
@@ -196,6 +199,7 @@ def image_details_from(
         created=parse_created(config.get("created")),
         platforms=(platform,) if platform else (),
         labels={str(k): str(v) for k, v in labels.items()},
+        blobs={manifest.digest: len(manifest.raw)} | {b.digest: b.size for b in blobs},
     )
 
 
@@ -206,6 +210,9 @@ def index_details_from(
     sizes = [c.size for c in children]
     dates = [c.created for c in children if c.created is not None]
     platforms = tuple(p for c in children for p in c.platforms)
+    blobs = {manifest.digest: len(manifest.raw)}
+    for child in children:
+        blobs.update(child.blobs)
     return ImageDetails(
         digest=manifest.digest,
         media_type=manifest.media_type,
@@ -213,6 +220,7 @@ def index_details_from(
         created=max(dates) if dates else None,
         platforms=platforms,
         children=tuple(children),
+        blobs=blobs,
     )
 
 
@@ -232,6 +240,7 @@ def _schema1_details(manifest: Manifest) -> ImageDetails:
         size=None,
         created=created,
         platforms=(f"linux/{arch}",) if arch else (),
+        blobs={manifest.digest: len(manifest.raw)},
     )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from core import errors, logs
-from core.cli import changes, read
+from core.cli import changes, prune, read
 from core.cli.common import (
     EXIT_FAILED,
     EXIT_USAGE,
@@ -69,6 +69,12 @@ COMMANDS: dict[str, Command] = {
         True,
         changes.add_restore_arguments,
         changes.cmd_restore,
+    ),
+    "prune": (
+        "delete by rules: keep the newest, drop the old, protect some",
+        True,
+        prune.add_prune_arguments,
+        prune.cmd_prune,
     ),
 }
 # Commands whose --registry may be left out (restore takes the journal's).
