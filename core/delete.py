@@ -205,7 +205,7 @@ def _delete(context: _Context, item: PlanItem, manifest: Manifest) -> DeleteResu
         return _finish(context, item, entry_id, Outcome.FAILED, str(exc), exc)
     message = "Deleted; tags removed: " + (", ".join(item.tags) or "(none)") + "."
     if item.kind == "index":
-        message += " Its platform images stay, untagged, until garbage collection."
+        message += " Its platform images stay in the registry, untagged."
     return _finish(context, item, entry_id, Outcome.DELETED, message)
 
 

@@ -14,6 +14,7 @@ from core.cli.common import (
     EXIT_OK,
     Context,
     UsageError,
+    cancel_on_interrupt,
     make_client,
     print_json,
 )
@@ -69,17 +70,18 @@ def cmd_delete(context: Context) -> int:
     if plan.items and not args.yes and not _confirm(plan, context.stdin, out):
         print("Nothing deleted.", file=out)
         return EXIT_FAILED
-    results = run_plan(
-        client,
-        plan.items,
-        workers=min(args.workers, 8),
-        cancel=cancel,
-        journal=journal,
-        profile="cli",
-        # With --yes the plan's tag map is seconds old and is the re-check.
-        recheck_all_tags=not args.yes,
-        on_result=None if args.json else _printer(out),
-    )
+    with cancel_on_interrupt(cancel):
+        results = run_plan(
+            client,
+            plan.items,
+            workers=min(args.workers, 8),
+            cancel=cancel,
+            journal=journal,
+            profile="cli",
+            # With --yes the plan's tag map is seconds old and is the re-check.
+            recheck_all_tags=not args.yes,
+            on_result=None if args.json else _printer(out),
+        )
     _report(refs, plan, already, results, args.json, out)
     failed = [p for p in plan.problems if p.reference not in already]
     ok = not failed and all(r.done for r in results)
@@ -132,10 +134,7 @@ def _print_item(item: PlanItem, out: TextIO) -> None:
     if item.platforms:
         print(f"      platforms: {', '.join(item.platforms)}", file=out)
         if not item.untag_only:
-            print(
-                "      its platform images stay, untagged, until garbage collection",
-                file=out,
-            )
+            print("      its platform images stay in the registry, untagged", file=out)
     for warning in item.warnings:
         print(f"      WARNING: {warning}", file=out)
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, TextIO
 
 from core.client import RegistryClient, RegistryConfig
@@ -68,3 +73,22 @@ def make_client(args: argparse.Namespace, stdin: TextIO) -> RegistryClient:
             workers=args.workers,
         )
     )
+
+
+@contextlib.contextmanager
+def cancel_on_interrupt(cancel: threading.Event) -> Iterator[None]:
+    """Ctrl-C sets ``cancel`` first, so images not yet started are left alone
+    while the worker pool winds down, then interrupts as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        cancel.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -4,15 +4,12 @@ the same deletion as ``delete`` (re-checks, journal, per-item results)."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any, TextIO
 
 from core.cli.common import (
@@ -20,6 +17,7 @@ from core.cli.common import (
     EXIT_OK,
     Context,
     UsageError,
+    cancel_on_interrupt,
     format_size,
     print_json,
 )
@@ -123,25 +121,6 @@ def cmd_prune(context: Context) -> int:
         if args.dry_run:
             return _dry_run(plan, args.json)
         return _real_run(context, plan, cancel)
-
-
-@contextlib.contextmanager
-def cancel_on_interrupt(cancel: threading.Event) -> Iterator[None]:
-    """Ctrl-C sets ``cancel`` first, so images not yet started are left alone
-    while the worker pool winds down, then interrupts as usual."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupted(signum: int, frame: FrameType | None) -> None:
-        cancel.set()
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, interrupted)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def rules_from_arguments(args: argparse.Namespace) -> Rules:
