@@ -404,7 +404,11 @@ class ProfileStore:
     def remove(self, profile_id: str) -> None:
         profile = self._existing(profile_id)
         self._save([p for p in self._profiles if p.id != profile_id])
-        self.secrets.forget(profile)
+        try:
+            self.secrets.forget(profile)
+        except (errors.ConfigError, OSError) as exc:
+            # The profile is gone; a password left behind is only untidy.
+            log.warning("the password of %r was not removed: %s", profile.name, exc)
         log.info("removed profile %r", profile.name)
 
     def _existing(self, profile_id: str) -> Profile:

@@ -1,1 +1,5 @@
-"""Regsweep desktop window: Qt widgets, models and the worker bridge."""
+"""Regsweep GUI: PySide6 windows, dialogs and models over core/."""
+
+from gui.compat import guard_bool_refcounts
+
+guard_bool_refcounts()

@@ -1,0 +1,252 @@
+"""Table models for the clean-up rules window: every tag's verdict (sortable
+and filterable through :class:`VerdictFilter`) and the totals per repository.
+
+Also where a profile's rules are kept: one JSON file per profile, written
+atomically by ``core.rules.save_rules``, in ``rules/`` beside the profiles
+file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QBrush, QColor
+
+from core.delete import DeleteResult
+from core.rules import Rules, load_rules, save_rules
+from core.verdicts import RepositoryTotals, TagVerdict
+from gui import format as fmt
+
+Index = QModelIndex | QPersistentModelIndex
+_ROOT = QModelIndex()
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+VERDICT_HEADERS = [
+    "Repository",
+    "Tag",
+    "Digest",
+    "Verdict",
+    "Reason",
+    "Created",
+    "Date source",
+    "Result",
+]
+VERDICT_COLUMN = VERDICT_HEADERS.index("Verdict")
+TOTALS_HEADERS = ["Repository", "Tags", "Keep", "Delete", "Untag", "Frees"]
+_VERDICT_COLORS = {"delete": QColor("#b3261e"), "untag": QColor("#a4410e")}
+
+
+# --- where a profile's rules live ----------------------------------------------
+
+
+def rules_path(config_directory: Path, profile_id: str) -> Path:
+    return config_directory / "rules" / f"{profile_id}.json"
+
+
+def load_profile_rules(config_directory: Path, profile_id: str) -> Rules | None:
+    """The saved rules, or None if there are none. Raises InvalidRulesError."""
+    path = rules_path(config_directory, profile_id)
+    return load_rules(path) if path.exists() else None
+
+
+def save_profile_rules(config_directory: Path, profile_id: str, rules: Rules) -> Path:
+    path = rules_path(config_directory, profile_id)
+    save_rules(path, rules)
+    return path
+
+
+# --- exports ---------------------------------------------------------------------
+
+
+def verdicts_csv(verdicts: list[TagVerdict]) -> str:
+    rows = [v.to_dict() for v in verdicts]
+    out = io.StringIO()
+    fields = list(rows[0]) if rows else ["repo", "tag", "digest", "verdict"]
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def verdicts_json(verdicts: list[TagVerdict]) -> str:
+    return json.dumps([v.to_dict() for v in verdicts], indent=2) + "\n"
+
+
+# --- the verdicts ----------------------------------------------------------------
+
+
+class VerdictModel(QAbstractTableModel):
+    """One row per tag: its verdict, why, and once applied what happened."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.verdicts: list[TagVerdict] = []
+        self._results: dict[tuple[str, str], str] = {}  # (repo, digest) -> text
+
+    def set_verdicts(self, verdicts: list[TagVerdict]) -> None:
+        self.beginResetModel()
+        self.verdicts = list(verdicts)
+        self._results = {}
+        self.endResetModel()
+
+    def add_results(self, results: list[DeleteResult]) -> None:
+        """Show what happened to each applied item on the rows it covered."""
+        for result in results:
+            key = (result.item.repository, result.item.digest)
+            self._results[key] = f"{result.outcome}: {result.message}"
+        column = VERDICT_HEADERS.index("Result")
+        if self.verdicts:
+            last = len(self.verdicts) - 1
+            self.dataChanged.emit(self.index(0, column), self.index(last, column))
+
+    def result_of(self, verdict: TagVerdict) -> str:
+        return self._results.get((verdict.repository, verdict.digest), "")
+
+    def rowCount(self, parent: Index = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self.verdicts)
+
+    def columnCount(self, parent: Index = _ROOT) -> int:
+        return 0 if parent.isValid() else len(VERDICT_HEADERS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = 0
+    ) -> Any:
+        horizontal = orientation == Qt.Orientation.Horizontal
+        if role == Qt.ItemDataRole.DisplayRole and horizontal:
+            return (
+                VERDICT_HEADERS[section]
+                if 0 <= section < len(VERDICT_HEADERS)
+                else None
+            )
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self.verdicts):
+            return None
+        verdict = self.verdicts[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(verdict, column)
+        if role == SORT_ROLE:
+            return self._sort_key(verdict, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return verdict.digest if column == 2 else self._text(verdict, column)
+        if role == Qt.ItemDataRole.ForegroundRole and column == VERDICT_COLUMN:
+            color = _VERDICT_COLORS.get(verdict.verdict)
+            return QBrush(color) if color is not None else None
+        if role == Qt.ItemDataRole.UserRole:
+            return verdict
+        return None
+
+    def _text(self, verdict: TagVerdict, column: int) -> str:
+        values = [
+            verdict.repository,
+            verdict.tag,
+            fmt.short_digest(verdict.digest),
+            verdict.verdict,
+            verdict.reason,
+            fmt.local_time(verdict.created),
+            verdict.date_source,
+            self.result_of(verdict),
+        ]
+        return values[column] if 0 <= column < len(values) else ""
+
+    def _sort_key(self, verdict: TagVerdict, column: int) -> str:
+        if column == VERDICT_HEADERS.index("Created"):
+            return verdict.created.isoformat() if verdict.created else ""
+        return self._text(verdict, column)
+
+
+class VerdictFilter(QSortFilterProxyModel):
+    """Rows of one verdict (or all), whose repository or tag holds a text."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.verdict: str | None = None
+        self.text = ""
+        self.setSortRole(SORT_ROLE)
+
+    def set_filter(self, verdict: str | None, text: str) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt 6.9 and later
+            self.beginFilterChange()
+            self.verdict, self.text = verdict, text.strip().lower()
+            self.endFilterChange()
+        else:
+            self.verdict, self.text = verdict, text.strip().lower()
+            self.invalidateRowsFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        model = self.sourceModel()
+        if not isinstance(model, VerdictModel) or source_row >= len(model.verdicts):
+            return False
+        verdict = model.verdicts[source_row]
+        if self.verdict is not None and verdict.verdict != self.verdict:
+            return False
+        haystack = f"{verdict.repository} {verdict.tag} {verdict.reason}".lower()
+        return self.text in haystack
+
+    def shown(self) -> list[TagVerdict]:
+        """The rows on screen, in their on-screen order."""
+        rows = (
+            self.mapToSource(self.index(r, 0)).row() for r in range(self.rowCount())
+        )
+        model = self.sourceModel()
+        assert isinstance(model, VerdictModel)
+        return [model.verdicts[row] for row in rows]
+
+
+# --- totals per repository ---------------------------------------------------------
+
+
+class TotalsModel(QAbstractTableModel):
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.totals: list[RepositoryTotals] = []
+
+    def set_totals(self, totals: list[RepositoryTotals]) -> None:
+        self.beginResetModel()
+        self.totals = list(totals)
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self.totals)
+
+    def columnCount(self, parent: Index = _ROOT) -> int:
+        return 0 if parent.isValid() else len(TOTALS_HEADERS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = 0
+    ) -> Any:
+        horizontal = orientation == Qt.Orientation.Horizontal
+        if role == Qt.ItemDataRole.DisplayRole and horizontal:
+            return (
+                TOTALS_HEADERS[section] if 0 <= section < len(TOTALS_HEADERS) else None
+            )
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self.totals):
+            return None
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        totals = self.totals[index.row()]
+        frees = fmt.human_size(totals.unreferenced_bytes)
+        values = [
+            totals.repository,
+            f"{totals.tags:,}",
+            f"{totals.kept:,}",
+            f"{totals.deleted:,}",
+            f"{totals.untagged:,}",
+            frees if totals.sizes_known else f"at least {frees}",
+        ]
+        column = index.column()
+        return values[column] if 0 <= column < len(values) else None

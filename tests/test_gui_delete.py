@@ -1,0 +1,186 @@
+"""Deleting through the window, checked against the registry itself (through
+the Seeder's own HTTP calls, not the GUI)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pytestqt.qtbot import QtBot
+
+from core.delete import Outcome
+from devtools.registry import LocalRegistry
+from devtools.seed import Seeder, seed_standard
+from gui.delete_dialog import DeletePreviewDialog
+from gui.main_window import MainWindow
+from gui.models import Column
+from gui.session import DeletionReport
+
+pytest_plugins = ["tests.gui_fixtures"]
+
+MakeWindow = Callable[..., MainWindow]
+OpenRepository = Callable[[MainWindow, str], None]
+
+
+def press_delete(
+    qtbot: QtBot, window: MainWindow, tags: list[str]
+) -> DeletePreviewDialog:
+    """Select ``tags``, press Del in the table, and return the preview."""
+    window.tag_panel.select_tags(tags)
+    assert window.tag_panel.selected_tags() == sorted(tags)
+    with qtbot.waitSignal(window.deletion.preview_opened, timeout=20_000) as opened:
+        window.tag_panel.delete_action.trigger()
+    return opened.args[0]
+
+
+def confirm(
+    qtbot: QtBot, window: MainWindow, preview: DeletePreviewDialog
+) -> DeletionReport:
+    with qtbot.waitSignal(window.deletion.deletion_finished, timeout=60_000) as done:
+        preview.delete_button.click()
+    return done.args[0]
+
+
+def every_manifest(seeder: Seeder, pushed: dict) -> dict[str, set[str]]:
+    """repo -> digests of every tagged image or index the standard set pushed."""
+    return {
+        repo: {image.digest for image in tags.values()} for repo, tags in pushed.items()
+    }
+
+
+def test_delete_two_tags_one_sharing_its_digest(
+    qtbot: QtBot,
+    registry: LocalRegistry,
+    seeder: Seeder,
+    make_window: MakeWindow,
+    open_repository: OpenRepository,
+    prompts,
+) -> None:
+    pushed = seed_standard(seeder)
+    window = make_window(registry)
+    open_repository(window, "app")
+    sent_before = window.session.client.requests_sent
+
+    preview = press_delete(qtbot, window, ["1.0", "1.1"])
+
+    # The table knew every digest: the preview cost no request at all.
+    assert window.session.client.requests_sent == sent_before
+    old, new = pushed["app"]["1.0"].digest, pushed["app"]["1.1"].digest
+    assert sorted(preview.digests()) == sorted([old, new])
+    rows = {row[0]: row for row in preview.row_texts()}
+    assert rows[new[:19]][2:4] == ["1.1", "latest, stable"]
+    assert rows[old[:19]][2:4] == ["1.0", ""]
+    assert "latest, stable" in preview.also_warning.text()
+    assert "Nothing has been sent" in preview.footer.text()
+    assert seeder.tags("app") == ["1.0", "1.1", "latest", "stable"]
+
+    report = confirm(qtbot, window, preview)
+
+    assert report.count(Outcome.DELETED) == 2
+    assert window.status.progress.value() == window.status.progress.maximum() == 2
+    assert window.tag_model.rowCount() == 0
+    assert seeder.tags("app") == []
+    assert not seeder.manifest_exists("app", old)
+    assert not seeder.manifest_exists("app", new)
+    expected = every_manifest(seeder, pushed)
+    for repo in ("team/api", "multi/docker", "multi/oci"):
+        assert all(seeder.manifest_exists(repo, d) for d in expected[repo])
+        assert seeder.tags(repo) == sorted(pushed[repo])
+    title, summary, note = prompts.infos[-1]
+    assert (title, summary) == ("Deletion finished", "2 deleted")
+    assert "garbage-collect" in note and "--delete-untagged" in note
+
+
+def test_preview_of_a_multi_platform_image_lists_its_platforms(
+    qtbot: QtBot,
+    registry: LocalRegistry,
+    seeder: Seeder,
+    make_window: MakeWindow,
+    open_repository: OpenRepository,
+    prompts,
+) -> None:
+    pushed = seed_standard(seeder)
+    window = make_window(registry)
+    open_repository(window, "multi/oci")
+
+    preview = press_delete(qtbot, window, ["1"])
+    assert preview.row_texts() == [
+        [
+            pushed["multi/oci"]["1"].digest[:19],
+            "multi-platform",
+            "1",
+            "",
+            "linux/amd64, linux/arm64",
+        ]
+    ]
+    assert "platform images stay" in preview.index_note.text()
+
+    preview.reject()
+    qtbot.waitUntil(lambda: "Nothing was deleted" in window.status.currentMessage())
+    assert seeder.tags("multi/oci") == ["1"]
+    assert window.tag_model.tags == ["1"]
+
+
+def test_cancel_half_way_leaves_the_rest_and_reports_what_was_done(
+    qtbot: QtBot,
+    registry: LocalRegistry,
+    seeder: Seeder,
+    make_window: MakeWindow,
+    open_repository: OpenRepository,
+    prompts,
+) -> None:
+    digests = seeder.push_many("bulk", 400)
+    window = make_window(registry)
+    open_repository(window, "bulk")
+    window.tag_panel.table.setFocus()
+    window.tag_panel.select_all_action.trigger()
+    with qtbot.waitSignal(window.deletion.preview_opened, timeout=20_000) as opened:
+        window.tag_panel.delete_action.trigger()
+    preview: DeletePreviewDialog = opened.args[0]
+    assert len(preview.digests()) == 400
+
+    def cancel_on_first_result(results: list) -> None:
+        if window.status.cancel_button.isEnabled():
+            window.status.cancel_button.click()
+
+    window.session.deletion_progressed.connect(cancel_on_first_result)
+    report = confirm(qtbot, window, preview)
+
+    deleted = {r.item.tags[0] for r in report.results if r.outcome is Outcome.DELETED}
+    cancelled = [r for r in report.results if r.outcome is Outcome.CANCELLED]
+    assert report.cancelled
+    assert 0 < len(deleted) < 400
+    assert cancelled and len(deleted) + len(cancelled) == 400
+    remaining = set(seeder.tags("bulk"))
+    assert remaining == set(digests) - deleted
+    for tag in list(deleted)[:20]:
+        assert not seeder.manifest_exists("bulk", digests[tag])
+    assert set(window.tag_model.tags) == remaining
+    assert f"{len(deleted)} deleted" in window.status.currentMessage()
+    assert "not started (cancelled)" in prompts.infos[-1][1]
+
+
+def test_deletion_disabled_keeps_the_rows_marked_with_the_reason(
+    qtbot: QtBot,
+    nodelete_registry: LocalRegistry,
+    make_window: MakeWindow,
+    open_repository: OpenRepository,
+    prompts,
+) -> None:
+    with Seeder(nodelete_registry) as seeder:
+        seed_standard(seeder)
+        window = make_window(nodelete_registry)
+        open_repository(window, "team/api")
+
+        report = confirm(qtbot, window, press_delete(qtbot, window, ["v1", "v2"]))
+
+        assert report.count(Outcome.FAILED) == 2
+        assert seeder.tags("team/api") == ["v1", "v2"]
+    model = window.tag_model
+    assert model.tags == ["v1", "v2"]
+    status = model.index(0, Column.STATUS).data()
+    assert status.startswith("Not deleted:") and "deletion is disabled" in status
+    title, summary, more = prompts.errors[-1]
+    assert title == "Nothing was deleted"
+    assert summary == "0 deleted, 2 failed: deletion disabled on this registry"
+    assert "storage.delete.enabled" in more
+    assert window.status.currentMessage() == summary
