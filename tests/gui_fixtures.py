@@ -1,7 +1,8 @@
 """Fixtures for profile and GUI tests: every test gets its own config directory,
 log directory and in-memory keyring, and Qt runs offscreen.
 
-Use from a test module with ``pytest_plugins = ["tests.gui_fixtures"]``.
+Use from a test module with ``pytest_plugins = ["tests.gui_fixtures"]``; the
+``gui`` fixture (a GuiDriver) opens windows and drives them step by step.
 """
 
 from __future__ import annotations
@@ -25,10 +26,15 @@ from devtools.registry import LocalRegistry
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 # Qt modules are imported after the platform is chosen.
+from gui.delete_dialog import DeletePreviewDialog
+from gui.history_window import HistoryWindow
 from gui.main_window import MainWindow
+from gui.profile_dialog import ProfileDialog
 from gui.prompts import Prompts
+from gui.rules_window import RulesWindow
+from gui.session import DeletionReport
 from gui.state import WindowState
-from gui.tasks import GuiThreadCollector
+from gui.tasks import GuiThreadCollector, TaskOutcome
 
 
 class MemoryKeyring(KeyringBackend):
@@ -193,14 +199,133 @@ def fully_loaded(window: MainWindow, repository: str) -> bool:
     )
 
 
-@pytest.fixture
-def open_repository(qtbot: QtBot) -> Callable[[MainWindow, str], None]:
-    """``open_repository(window, name)``: pick ``name`` in the list and wait
-    until every tag is resolved and every detail is in."""
+# --- driving the windows ---------------------------------------------------------
 
-    def open_and_wait(window: MainWindow, repository: str) -> None:
-        qtbot.waitUntil(lambda: repository in window.repo_panel.model.names())
+
+@dataclass
+class GuiDriver:
+    """The steps GUI tests take through the real widgets, one method each."""
+
+    qtbot: QtBot
+    make_window: Callable[..., MainWindow]
+
+    def window(
+        self, registry: LocalRegistry | None = None, repository: str | None = None
+    ) -> MainWindow:
+        """A main window (on a profile for ``registry``), with ``repository``
+        open and fully loaded when given."""
+        window = self.make_window(registry)
+        if repository is not None:
+            self.open_repository(window, repository)
+        return window
+
+    def select_repository(self, window: MainWindow, repository: str) -> None:
+        """Pick ``repository`` once it is listed, without waiting for its tags."""
+        self.qtbot.waitUntil(lambda: repository in window.repo_panel.model.names())
         window.repo_panel.select(repository)
-        qtbot.waitUntil(lambda: fully_loaded(window, repository), timeout=30_000)
 
-    return open_and_wait
+    def open_repository(self, window: MainWindow, repository: str) -> None:
+        """Pick ``repository`` and wait until every tag and detail is in."""
+        self.select_repository(window, repository)
+        self.qtbot.waitUntil(lambda: fully_loaded(window, repository), timeout=30_000)
+
+    def press_delete(self, window: MainWindow, tags: list[str]) -> DeletePreviewDialog:
+        """Select ``tags``, press Del in the table, and return the preview."""
+        window.tag_panel.select_tags(tags)
+        assert window.tag_panel.selected_tags() == sorted(tags)
+        return self.preview_deletion(window)
+
+    def delete_preview(
+        self, registry: LocalRegistry, repository: str, tags: list[str]
+    ) -> tuple[MainWindow, DeletePreviewDialog]:
+        """Open ``repository`` in a window on ``registry``, select ``tags`` and
+        press Del: the window and its delete preview."""
+        window = self.window(registry, repository)
+        return window, self.press_delete(window, tags)
+
+    def preview_deletion(self, window: MainWindow) -> DeletePreviewDialog:
+        """Press Del on the current selection and return the preview."""
+        opened_signal = window.deletion.preview_opened
+        with self.qtbot.waitSignal(opened_signal, timeout=20_000) as opened:
+            window.tag_panel.delete_action.trigger()
+        preview: DeletePreviewDialog = opened.args[0]
+        return preview
+
+    def confirm(
+        self, window: MainWindow, preview: DeletePreviewDialog
+    ) -> DeletionReport:
+        """Click Delete in the preview and wait for the report."""
+        finished = window.deletion.deletion_finished
+        with self.qtbot.waitSignal(finished, timeout=60_000) as done:
+            preview.delete_button.click()
+        report: DeletionReport = done.args[0]
+        return report
+
+    def open_rules(self, window: MainWindow) -> RulesWindow:
+        with self.qtbot.waitSignal(window.rules_opened) as opened:
+            window.rules_action.trigger()
+        rules: RulesWindow = opened.args[0]
+        self.qtbot.addWidget(rules)
+        return rules
+
+    def fill_rules_form(self, rules: RulesWindow) -> None:
+        """keep 1, older than 90d, protect ^stable$, not other/: typed in."""
+        form = rules.form
+        self.qtbot.keyClicks(form.repos_exclude, "^other/")
+        form.keep_check.click()
+        form.keep_spin.setValue(1)
+        form.age_check.click()
+        self.qtbot.keyClicks(form.age_edit, "90d")
+        self.qtbot.keyClicks(form.protect, "^stable$")
+
+    def preview_rules(self, rules: RulesWindow) -> TaskOutcome:
+        """Click Preview and wait for it; the preview must succeed."""
+        with self.qtbot.waitSignal(rules.preview_finished, timeout=30_000) as done:
+            rules.preview_button.click()
+        outcome: TaskOutcome = done.args[0]
+        assert outcome.ok, outcome.error
+        return outcome
+
+    def previewed_rules(self, registry: LocalRegistry) -> RulesWindow:
+        """The rules window on ``registry``, the form filled in and previewed."""
+        rules = self.open_rules(self.window(registry))
+        self.fill_rules_form(rules)
+        self.preview_rules(rules)
+        return rules
+
+    def open_history(self, window: MainWindow) -> HistoryWindow:
+        with self.qtbot.waitSignal(window.history_opened) as opened:
+            window.history_action.trigger()
+        history: HistoryWindow = opened.args[0]
+        assert history.isVisible()
+        return history
+
+    def restore(self, history: HistoryWindow, entry_id: str) -> TaskOutcome:
+        """Select the entry, click Restore and wait for the outcome."""
+        assert history.select_entry(entry_id)
+        assert history.restore_button.isEnabled()
+        with self.qtbot.waitSignal(history.restore_finished, timeout=30_000) as done:
+            history.restore_button.click()
+        outcome: TaskOutcome = done.args[0]
+        return outcome
+
+    def new_profile_dialog(self, window: MainWindow | None = None) -> ProfileDialog:
+        """Open the new-profile dialog, on a fresh window unless one is given."""
+        window = window if window is not None else self.window()
+        return new_profile_dialog(self.qtbot, window)
+
+
+def new_profile_dialog(qtbot: QtBot, window: MainWindow) -> ProfileDialog:
+    """Open the new-profile dialog from ``window``'s menu; for tests that build
+    their window without ``make_window``."""
+    with qtbot.waitSignal(window.profile_dialog_opened) as opened:
+        window.new_profile_action.trigger()
+    dialog = opened.args[0]
+    assert isinstance(dialog, ProfileDialog)
+    return dialog
+
+
+@pytest.fixture
+def gui(qtbot: QtBot, make_window: Callable[..., MainWindow]) -> GuiDriver:
+    """Drive windows opened with ``make_window``; see GuiDriver."""
+    return GuiDriver(qtbot, make_window)

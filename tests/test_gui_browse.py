@@ -3,8 +3,8 @@ sorting, filtering, copying references, and what the window remembers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
@@ -19,8 +19,8 @@ from gui.state import WindowState
 
 pytest_plugins = ["tests.gui_fixtures"]
 
-MakeWindow = Callable[..., MainWindow]
-OpenRepository = Callable[[MainWindow, str], None]
+if TYPE_CHECKING:
+    from tests.gui_fixtures import GuiDriver
 
 
 def table_column(window: MainWindow, column: Column) -> list[str]:
@@ -39,18 +39,14 @@ def click_header(qtbot: QtBot, window: MainWindow, column: Column) -> None:
 
 
 def test_browse_repositories_tags_and_details(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    seeder: Seeder,
-    make_window: MakeWindow,
-    open_repository: OpenRepository,
+    qtbot: QtBot, gui: GuiDriver, registry: LocalRegistry, seeder: Seeder
 ) -> None:
     pushed = seed_standard(seeder)
-    window = make_window(registry)
+    window = gui.window(registry)
 
     qtbot.waitUntil(lambda: window.repo_panel.model.rowCount() == 4)
     assert window.repo_panel.model.names() == seeder.catalog()
-    open_repository(window, "app")
+    gui.open_repository(window, "app")
 
     assert table_column(window, Column.TAG) == ["1.0", "1.1", "latest", "stable"]
     digest_11 = pushed["app"]["1.1"].digest
@@ -64,17 +60,13 @@ def test_browse_repositories_tags_and_details(
     assert model.index(row, Column.CREATED).data() != ""
     assert window.status.load_label.text() == "4 tags"
 
-    open_repository(window, "multi/oci")
+    gui.open_repository(window, "multi/oci")
     assert table_column(window, Column.KIND) == ["multi-platform"]
     assert table_column(window, Column.PLATFORMS) == ["linux/amd64, linux/arm64"]
 
 
 def test_sort_by_size_and_date_from_the_header(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    seeder: Seeder,
-    make_window: MakeWindow,
-    open_repository: OpenRepository,
+    qtbot: QtBot, gui: GuiDriver, registry: LocalRegistry, seeder: Seeder
 ) -> None:
     images = {  # tag: (layer bytes, created)
         "small-new": (100, "2024-05-01T00:00:00Z"),
@@ -84,8 +76,7 @@ def test_sort_by_size_and_date_from_the_header(
     }
     for tag, (size, created) in images.items():
         seeder.push_image("sizes", [tag], layer_sizes=(size,), created=created)
-    window = make_window(registry)
-    open_repository(window, "sizes")
+    window = gui.window(registry, "sizes")
 
     click_header(qtbot, window, Column.SIZE)
     assert table_column(window, Column.TAG) == [
@@ -107,15 +98,10 @@ def test_sort_by_size_and_date_from_the_header(
 
 
 def test_filter_by_text_and_regular_expression(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    seeder: Seeder,
-    make_window: MakeWindow,
-    open_repository: OpenRepository,
+    qtbot: QtBot, gui: GuiDriver, registry: LocalRegistry, seeder: Seeder
 ) -> None:
     seeder.push_many("many", 30, prefix="v")
-    window = make_window(registry)
-    open_repository(window, "many")
+    window = gui.window(registry, "many")
     panel = window.tag_panel
 
     qtbot.keyClicks(panel.filter_edit, "v2")
@@ -134,15 +120,10 @@ def test_filter_by_text_and_regular_expression(
 
 
 def test_copy_tag_and_digest_references(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    seeder: Seeder,
-    make_window: MakeWindow,
-    open_repository: OpenRepository,
+    gui: GuiDriver, registry: LocalRegistry, seeder: Seeder
 ) -> None:
     pushed = seed_standard(seeder)
-    window = make_window(registry)
-    open_repository(window, "app")
+    window = gui.window(registry, "app")
     host = registry.url.split("://")[1]
 
     window.tag_panel.select_tags(["1.0"])
@@ -173,22 +154,16 @@ def test_shortcuts_are_bound() -> None:
 
 
 def test_switching_repository_cancels_the_old_work(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    seeder: Seeder,
-    make_window: MakeWindow,
-    open_repository: OpenRepository,
+    qtbot: QtBot, gui: GuiDriver, registry: LocalRegistry, seeder: Seeder
 ) -> None:
     seeder.push_many("big", 600)
     seed_standard(seeder)
-    window = make_window(registry)
-    qtbot.waitUntil(lambda: "big" in window.repo_panel.model.names())
-
-    window.repo_panel.select("big")
+    window = gui.window(registry)
+    gui.select_repository(window, "big")
     qtbot.waitUntil(lambda: window.tag_model.rowCount() == 600)
     qtbot.waitUntil(lambda: window.tag_model.resolved_count() > 0)
     old_loader = window.session._loader
-    open_repository(window, "app")
+    gui.open_repository(window, "app")
 
     assert old_loader.cancel_event.is_set()
     assert window.tag_model.tags == ["1.0", "1.1", "latest", "stable"]
@@ -197,12 +172,11 @@ def test_switching_repository_cancels_the_old_work(
 
 
 def test_visible_rows_are_loaded_first(
-    qtbot: QtBot, registry: LocalRegistry, seeder: Seeder, make_window: MakeWindow
+    qtbot: QtBot, gui: GuiDriver, registry: LocalRegistry, seeder: Seeder
 ) -> None:
     seeder.push_many("big", 1500)
-    window = make_window(registry)
-    qtbot.waitUntil(lambda: "big" in window.repo_panel.model.names())
-    window.repo_panel.select("big")
+    window = gui.window(registry)
+    gui.select_repository(window, "big")
     qtbot.waitUntil(lambda: window.tag_model.rowCount() == 1500)
 
     # Jump to the bottom: those rows must be loaded long before the rest.
@@ -218,14 +192,14 @@ def test_visible_rows_are_loaded_first(
 
 
 def test_a_refused_catalog_lets_the_user_type_a_name(
-    qtbot: QtBot, tmp_path: Path, make_window: MakeWindow
+    qtbot: QtBot, tmp_path: Path, gui: GuiDriver
 ) -> None:
     with start_registry(
         tmp_path / "reg", auth="token", token_acl={"alice": {"pull", "push", "delete"}}
     ) as registry:
         with Seeder(registry) as seeder:
             seeder.push_image("hidden/app", ["1"])
-        window = make_window(registry)
+        window = gui.window(registry)
         panel = window.repo_panel
         qtbot.waitUntil(lambda: "Type a repository name" in panel.state_label.text())
 
@@ -241,15 +215,13 @@ def test_a_refused_catalog_lets_the_user_type_a_name(
 
 def test_the_window_remembers_size_profile_and_repository(
     qtbot: QtBot,
+    gui: GuiDriver,
     registry: LocalRegistry,
     seeder: Seeder,
-    make_window: MakeWindow,
-    open_repository: OpenRepository,
     config_dir: Path,
 ) -> None:
     seed_standard(seeder)
-    window = make_window(registry)
-    open_repository(window, "team/api")
+    window = gui.window(registry, "team/api")
     window.resize(900, 640)
     window.close()
 

@@ -3,41 +3,19 @@ the Seeder's own HTTP calls, not the GUI)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pytestqt.qtbot import QtBot
 
 from core.delete import Outcome
 from devtools.registry import LocalRegistry
 from devtools.seed import Seeder, seed_standard
-from gui.delete_dialog import DeletePreviewDialog
-from gui.main_window import MainWindow
 from gui.models import Column
-from gui.session import DeletionReport
 
 pytest_plugins = ["tests.gui_fixtures"]
 
-MakeWindow = Callable[..., MainWindow]
-OpenRepository = Callable[[MainWindow, str], None]
-
-
-def press_delete(
-    qtbot: QtBot, window: MainWindow, tags: list[str]
-) -> DeletePreviewDialog:
-    """Select ``tags``, press Del in the table, and return the preview."""
-    window.tag_panel.select_tags(tags)
-    assert window.tag_panel.selected_tags() == sorted(tags)
-    with qtbot.waitSignal(window.deletion.preview_opened, timeout=20_000) as opened:
-        window.tag_panel.delete_action.trigger()
-    return opened.args[0]
-
-
-def confirm(
-    qtbot: QtBot, window: MainWindow, preview: DeletePreviewDialog
-) -> DeletionReport:
-    with qtbot.waitSignal(window.deletion.deletion_finished, timeout=60_000) as done:
-        preview.delete_button.click()
-    return done.args[0]
+if TYPE_CHECKING:
+    from tests.gui_fixtures import GuiDriver
 
 
 def every_manifest(seeder: Seeder, pushed: dict) -> dict[str, set[str]]:
@@ -48,19 +26,13 @@ def every_manifest(seeder: Seeder, pushed: dict) -> dict[str, set[str]]:
 
 
 def test_delete_two_tags_one_sharing_its_digest(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    seeder: Seeder,
-    make_window: MakeWindow,
-    open_repository: OpenRepository,
-    prompts,
+    gui: GuiDriver, registry: LocalRegistry, seeder: Seeder, prompts
 ) -> None:
     pushed = seed_standard(seeder)
-    window = make_window(registry)
-    open_repository(window, "app")
+    window = gui.window(registry, "app")
     sent_before = window.session.client.requests_sent
 
-    preview = press_delete(qtbot, window, ["1.0", "1.1"])
+    preview = gui.press_delete(window, ["1.0", "1.1"])
 
     # The table knew every digest: the preview cost no request at all.
     assert window.session.client.requests_sent == sent_before
@@ -73,7 +45,7 @@ def test_delete_two_tags_one_sharing_its_digest(
     assert "Nothing has been sent" in preview.footer.text()
     assert seeder.tags("app") == ["1.0", "1.1", "latest", "stable"]
 
-    report = confirm(qtbot, window, preview)
+    report = gui.confirm(window, preview)
 
     assert report.count(Outcome.DELETED) == 2
     assert window.status.progress.value() == window.status.progress.maximum() == 2
@@ -91,18 +63,10 @@ def test_delete_two_tags_one_sharing_its_digest(
 
 
 def test_preview_of_a_multi_platform_image_lists_its_platforms(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    seeder: Seeder,
-    make_window: MakeWindow,
-    open_repository: OpenRepository,
-    prompts,
+    qtbot: QtBot, gui: GuiDriver, registry: LocalRegistry, seeder: Seeder
 ) -> None:
     pushed = seed_standard(seeder)
-    window = make_window(registry)
-    open_repository(window, "multi/oci")
-
-    preview = press_delete(qtbot, window, ["1"])
+    window, preview = gui.delete_preview(registry, "multi/oci", ["1"])
     assert preview.row_texts() == [
         [
             pushed["multi/oci"]["1"].digest[:19],
@@ -121,21 +85,13 @@ def test_preview_of_a_multi_platform_image_lists_its_platforms(
 
 
 def test_cancel_half_way_leaves_the_rest_and_reports_what_was_done(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    seeder: Seeder,
-    make_window: MakeWindow,
-    open_repository: OpenRepository,
-    prompts,
+    gui: GuiDriver, registry: LocalRegistry, seeder: Seeder, prompts
 ) -> None:
     digests = seeder.push_many("bulk", 400)
-    window = make_window(registry)
-    open_repository(window, "bulk")
+    window = gui.window(registry, "bulk")
     window.tag_panel.table.setFocus()
     window.tag_panel.select_all_action.trigger()
-    with qtbot.waitSignal(window.deletion.preview_opened, timeout=20_000) as opened:
-        window.tag_panel.delete_action.trigger()
-    preview: DeletePreviewDialog = opened.args[0]
+    preview = gui.preview_deletion(window)
     assert len(preview.digests()) == 400
 
     def cancel_on_first_result(results: list) -> None:
@@ -143,7 +99,7 @@ def test_cancel_half_way_leaves_the_rest_and_reports_what_was_done(
             window.status.cancel_button.click()
 
     window.session.deletion_progressed.connect(cancel_on_first_result)
-    report = confirm(qtbot, window, preview)
+    report = gui.confirm(window, preview)
 
     deleted = {r.item.tags[0] for r in report.results if r.outcome is Outcome.DELETED}
     cancelled = [r for r in report.results if r.outcome is Outcome.CANCELLED]
@@ -160,18 +116,13 @@ def test_cancel_half_way_leaves_the_rest_and_reports_what_was_done(
 
 
 def test_deletion_disabled_keeps_the_rows_marked_with_the_reason(
-    qtbot: QtBot,
-    nodelete_registry: LocalRegistry,
-    make_window: MakeWindow,
-    open_repository: OpenRepository,
-    prompts,
+    gui: GuiDriver, nodelete_registry: LocalRegistry, prompts
 ) -> None:
     with Seeder(nodelete_registry) as seeder:
         seed_standard(seeder)
-        window = make_window(nodelete_registry)
-        open_repository(window, "team/api")
+        window = gui.window(nodelete_registry, "team/api")
 
-        report = confirm(qtbot, window, press_delete(qtbot, window, ["v1", "v2"]))
+        report = gui.confirm(window, gui.press_delete(window, ["v1", "v2"]))
 
         assert report.count(Outcome.FAILED) == 2
         assert seeder.tags("team/api") == ["v1", "v2"]

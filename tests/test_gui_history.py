@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -20,12 +20,11 @@ from devtools.registry import LocalRegistry
 from devtools.seed import Seeder, seed_standard
 from gui.export import SaveAs
 from gui.history_window import HEADERS, HistoryModel, HistoryWindow
-from gui.main_window import MainWindow
-from gui.tasks import TaskOutcome
 
 pytest_plugins = ["tests.gui_fixtures"]
 
-MakeWindow = Callable[..., MainWindow]
+if TYPE_CHECKING:
+    from tests.gui_fixtures import GuiDriver
 
 
 def delete_through_core(
@@ -40,37 +39,20 @@ def delete_through_core(
     assert all(r.done for r in results), [r.message for r in results]
 
 
-def open_history(qtbot: QtBot, window: MainWindow) -> HistoryWindow:
-    with qtbot.waitSignal(window.history_opened) as opened:
-        window.history_action.trigger()
-    history: HistoryWindow = opened.args[0]
-    assert history.isVisible()
-    return history
-
-
-def restore(qtbot: QtBot, history: HistoryWindow, entry_id: str) -> TaskOutcome:
-    assert history.select_entry(entry_id)
-    assert history.restore_button.isEnabled()
-    with qtbot.waitSignal(history.restore_finished, timeout=30_000) as done:
-        history.restore_button.click()
-    outcome: TaskOutcome = done.args[0]
-    return outcome
-
-
 def row(history: HistoryWindow, number: int) -> list[str]:
     model = history.model
     return [model.index(number, c).data() for c in range(len(HEADERS))]
 
 
 def test_history_lists_core_deletions_newest_first(
-    qtbot: QtBot, registry: LocalRegistry, seeder: Seeder, make_window: MakeWindow
+    registry: LocalRegistry, seeder: Seeder, gui: GuiDriver
 ) -> None:
     pushed = seed_standard(seeder)
     delete_through_core(registry, [("team/api", "v1")])
     delete_through_core(registry, [("app", "1.0")])
-    window = make_window(registry)
+    window = gui.window(registry)
 
-    history = open_history(qtbot, window)
+    history = gui.open_history(window)
 
     assert history.model.rowCount() == 2
     newest, oldest = row(history, 0), row(history, 1)
@@ -89,12 +71,12 @@ def test_history_lists_core_deletions_newest_first(
 
 
 def test_text_and_outcome_filters(
-    qtbot: QtBot, registry: LocalRegistry, seeder: Seeder, make_window: MakeWindow
+    qtbot: QtBot, registry: LocalRegistry, seeder: Seeder, gui: GuiDriver
 ) -> None:
     seed_standard(seeder)
     delete_through_core(registry, [("team/api", "v1")])
     delete_through_core(registry, [("app", "1.1")], untag=True)
-    history = open_history(qtbot, make_window(registry))
+    history = gui.open_history(gui.window(registry))
     assert [e.outcome for e in history.shown_entries()] == ["untagged", "deleted"]
 
     qtbot.keyClicks(history.filter_edit, "team/")
@@ -115,14 +97,14 @@ def test_exports_write_the_shown_entries(
     qtbot: QtBot,
     registry: LocalRegistry,
     seeder: Seeder,
-    make_window: MakeWindow,
+    gui: GuiDriver,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pushed = seed_standard(seeder)
     delete_through_core(registry, [("team/api", "v1")])
     delete_through_core(registry, [("app", "1.0")])
-    history = open_history(qtbot, make_window(registry))
+    history = gui.open_history(gui.window(registry))
     qtbot.keyClicks(history.filter_edit, "app")
     targets = iter([tmp_path / "out.csv", tmp_path / "out.json"])
     monkeypatch.setattr(
@@ -145,23 +127,17 @@ def test_exports_write_the_shown_entries(
 
 
 def test_restore_brings_the_tags_back(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    seeder: Seeder,
-    make_window: MakeWindow,
-    open_repository: Callable[[MainWindow, str], None],
-    prompts,
+    qtbot: QtBot, registry: LocalRegistry, seeder: Seeder, gui: GuiDriver, prompts
 ) -> None:
     pushed = seed_standard(seeder)
     digest = pushed["app"]["1.1"].digest
     delete_through_core(registry, [("app", "1.1")])
     assert seeder.tags("app") == ["1.0"]
-    window = make_window(registry)
-    open_repository(window, "app")
-    history = open_history(qtbot, window)
+    window = gui.window(registry, "app")
+    history = gui.open_history(window)
     entry = history.shown_entries()[0]
 
-    outcome = restore(qtbot, history, entry.id)
+    outcome = gui.restore(history, entry.id)
 
     assert outcome.ok and outcome.result.ok
     assert seeder.tags("app") == ["1.0", "1.1", "latest", "stable"]
@@ -177,18 +153,14 @@ def test_restore_brings_the_tags_back(
 
 
 def test_restore_leaves_a_tag_pushed_since_alone(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    seeder: Seeder,
-    make_window: MakeWindow,
-    prompts,
+    registry: LocalRegistry, seeder: Seeder, gui: GuiDriver, prompts
 ) -> None:
     pushed = seed_standard(seeder)
     delete_through_core(registry, [("app", "1.1")])
     newer = seeder.push_image("app", ["latest"], salt="pushed-after")
-    history = open_history(qtbot, make_window(registry))
+    history = gui.open_history(gui.window(registry))
 
-    restore(qtbot, history, history.shown_entries()[0].id)
+    gui.restore(history, history.shown_entries()[0].id)
 
     assert seeder.digest_of("app", "latest") == newer.digest
     assert seeder.digest_of("app", "stable") == pushed["app"]["1.1"].digest
@@ -198,20 +170,16 @@ def test_restore_leaves_a_tag_pushed_since_alone(
 
 
 def test_restore_after_garbage_collection_says_gone_for_good(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    seeder: Seeder,
-    make_window: MakeWindow,
-    prompts,
+    registry: LocalRegistry, seeder: Seeder, gui: GuiDriver, prompts
 ) -> None:
     seed_standard(seeder)
     delete_through_core(registry, [("team/api", "v1")])
     registry.stop()
     registry.garbage_collect()
     registry.start()
-    history = open_history(qtbot, make_window(registry))
+    history = gui.open_history(gui.window(registry))
 
-    outcome = restore(qtbot, history, history.shown_entries()[0].id)
+    outcome = gui.restore(history, history.shown_entries()[0].id)
 
     assert outcome.result.gone_for_good
     title, text, _ = prompts.errors[-1]
@@ -221,16 +189,11 @@ def test_restore_after_garbage_collection_says_gone_for_good(
 
 
 def test_restore_needs_the_entrys_registry_connected(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    seeder: Seeder,
-    make_window: MakeWindow,
-    prompts,
-    tmp_path: Path,
+    registry: LocalRegistry, seeder: Seeder, gui: GuiDriver, prompts, tmp_path: Path
 ) -> None:
     seed_standard(seeder)
     delete_through_core(registry, [("team/api", "v1")])
-    history = open_history(qtbot, make_window())  # no profile: not connected
+    history = gui.open_history(gui.window())  # no profile: not connected
 
     assert history.select_entry(history.shown_entries()[0].id)
     history.restore_button.click()

@@ -7,8 +7,8 @@ import base64
 import json
 import os
 import stat
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PySide6.QtCore import Qt
@@ -22,15 +22,8 @@ from gui.profile_dialog import ProfileDialog
 
 pytest_plugins = ["tests.gui_fixtures"]
 
-MakeWindow = Callable[..., MainWindow]
-
-
-def new_profile_dialog(qtbot: QtBot, window: MainWindow) -> ProfileDialog:
-    with qtbot.waitSignal(window.profile_dialog_opened) as opened:
-        window.new_profile_action.trigger()
-    dialog = opened.args[0]
-    assert isinstance(dialog, ProfileDialog)
-    return dialog
+if TYPE_CHECKING:
+    from tests.gui_fixtures import GuiDriver
 
 
 def fill(
@@ -66,14 +59,14 @@ def seed_one(registry: LocalRegistry) -> None:
 def test_add_a_profile_through_the_dialog(
     qtbot: QtBot,
     basic_registry: LocalRegistry,
-    make_window: MakeWindow,
+    gui: GuiDriver,
     isolated,
     config_dir: Path,
 ) -> None:
     seed_one(basic_registry)
-    window = make_window()
+    window = gui.window()
     assert "Welcome" in window.tag_panel.placeholder.text()
-    dialog = new_profile_dialog(qtbot, window)
+    dialog = gui.new_profile_dialog(window)
     fill(qtbot, dialog, "Lab", basic_registry.url, "alice", basic_registry.password)
 
     with qtbot.waitSignal(dialog.profile_saved, timeout=20_000) as saved:
@@ -94,10 +87,10 @@ def test_add_a_profile_through_the_dialog(
 
 
 def test_connection_test_reports_what_the_login_may_do(
-    qtbot: QtBot, basic_registry: LocalRegistry, make_window: MakeWindow
+    qtbot: QtBot, basic_registry: LocalRegistry, gui: GuiDriver
 ) -> None:
     seed_one(basic_registry)
-    dialog = new_profile_dialog(qtbot, make_window())
+    dialog = gui.new_profile_dialog()
     fill(qtbot, dialog, "Lab", basic_registry.url, "alice", basic_registry.password)
 
     report = run_test(qtbot, dialog)
@@ -111,11 +104,11 @@ def test_connection_test_reports_what_the_login_may_do(
 def test_a_wrong_password_is_shown_at_the_password_and_nothing_is_saved(
     qtbot: QtBot,
     basic_registry: LocalRegistry,
-    make_window: MakeWindow,
+    gui: GuiDriver,
     isolated,
     config_dir: Path,
 ) -> None:
-    dialog = new_profile_dialog(qtbot, make_window())
+    dialog = gui.new_profile_dialog()
     fill(qtbot, dialog, "Lab", basic_registry.url, "alice", "wrong-password")
 
     dialog.save_button.click()
@@ -132,10 +125,10 @@ def test_a_wrong_password_is_shown_at_the_password_and_nothing_is_saved(
 
 
 def test_deletion_disabled_is_reported(
-    qtbot: QtBot, nodelete_registry: LocalRegistry, make_window: MakeWindow
+    qtbot: QtBot, nodelete_registry: LocalRegistry, gui: GuiDriver
 ) -> None:
     seed_one(nodelete_registry)
-    dialog = new_profile_dialog(qtbot, make_window())
+    dialog = gui.new_profile_dialog()
     fill(qtbot, dialog, "Mirror", nodelete_registry.url)
 
     report = run_test(qtbot, dialog)
@@ -152,9 +145,9 @@ def test_deletion_disabled_is_reported(
     ],
 )
 def test_a_malformed_url_is_explained_next_to_it(
-    qtbot: QtBot, make_window: MakeWindow, config_dir: Path, url: str, words: str
+    qtbot: QtBot, gui: GuiDriver, config_dir: Path, url: str, words: str
 ) -> None:
-    dialog = new_profile_dialog(qtbot, make_window())
+    dialog = gui.new_profile_dialog()
     fill(qtbot, dialog, "Bad", url)
     dialog.save_button.click()
     assert dialog.messages["url"].isVisible()
@@ -163,9 +156,9 @@ def test_a_malformed_url_is_explained_next_to_it(
 
 
 def test_an_unreachable_host_is_explained_next_to_the_url(
-    qtbot: QtBot, make_window: MakeWindow
+    qtbot: QtBot, gui: GuiDriver
 ) -> None:
-    dialog = new_profile_dialog(qtbot, make_window())
+    dialog = gui.new_profile_dialog()
     fill(qtbot, dialog, "Gone", "http://127.0.0.1:9")
     run_test(qtbot, dialog)
     assert "Could not connect" in dialog.messages["url"].text()
@@ -173,10 +166,10 @@ def test_an_unreachable_host_is_explained_next_to_the_url(
 
 
 def test_a_self_signed_certificate_points_at_the_tls_settings(
-    qtbot: QtBot, tls_registry: LocalRegistry, make_window: MakeWindow
+    qtbot: QtBot, tls_registry: LocalRegistry, gui: GuiDriver
 ) -> None:
     seed_one(tls_registry)
-    dialog = new_profile_dialog(qtbot, make_window())
+    dialog = gui.new_profile_dialog()
     fill(qtbot, dialog, "TLS", tls_registry.url)
 
     run_test(qtbot, dialog)
@@ -189,8 +182,8 @@ def test_a_self_signed_certificate_points_at_the_tls_settings(
     assert not dialog.messages["tls"].isVisible()
 
 
-def test_insecure_mode_shows_a_warning(qtbot: QtBot, make_window: MakeWindow) -> None:
-    dialog = new_profile_dialog(qtbot, make_window())
+def test_insecure_mode_shows_a_warning(gui: GuiDriver) -> None:
+    dialog = gui.new_profile_dialog()
     assert not dialog.insecure_warning.isVisible()
     dialog.tls_insecure.click()
     assert dialog.insecure_warning.isVisible()
@@ -206,6 +199,8 @@ def test_without_a_keyring_the_dialog_offers_session_or_plain_file(
     config_dir: Path,
     qapp,
 ) -> None:
+    from tests.gui_fixtures import new_profile_dialog
+
     window = MainWindow(ProfileStore())
     qtbot.addWidget(window)
     dialog = new_profile_dialog(qtbot, window)
@@ -228,7 +223,7 @@ def test_without_a_keyring_the_dialog_offers_session_or_plain_file(
 def test_a_docker_login_fills_the_fields(
     qtbot: QtBot,
     basic_registry: LocalRegistry,
-    make_window: MakeWindow,
+    gui: GuiDriver,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -239,8 +234,8 @@ def test_a_docker_login_fills_the_fields(
     (docker / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
     monkeypatch.setenv("DOCKER_CONFIG", str(docker))
 
-    window = make_window()
-    dialog = new_profile_dialog(qtbot, window)
+    window = gui.window()
+    dialog = gui.new_profile_dialog(window)
     qtbot.keyClicks(dialog.url_edit, basic_registry.url)
     dialog.import_button.click()
     qtbot.waitUntil(lambda: dialog.username_edit.text() == "alice", timeout=10_000)
@@ -251,19 +246,16 @@ def test_a_docker_login_fills_the_fields(
 
     # Without a URL, the user picks one of the logins; Docker means https.
     dialog.reject()
-    dialog = new_profile_dialog(qtbot, window)
+    dialog = gui.new_profile_dialog(window)
     dialog.import_button.click()
     qtbot.waitUntil(lambda: dialog.username_edit.text() == "alice", timeout=10_000)
     assert dialog.url_edit.text() == f"https://{host}"
 
 
 def test_edit_duplicate_and_remove_from_the_menu(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    make_window: MakeWindow,
-    prompts,
+    qtbot: QtBot, registry: LocalRegistry, gui: GuiDriver, prompts
 ) -> None:
-    window = make_window(registry)
+    window = gui.window(registry)
     window.duplicate_profile_action.trigger()
     assert [p.name for p in window.store.profiles] == ["Test", "Test (copy)"]
     assert window.profile_combo.currentText() == "Test (copy)"

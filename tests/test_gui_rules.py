@@ -4,9 +4,9 @@ a real registry, filters, exports and Apply, checked through the Seeder."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PySide6.QtCore import Qt
@@ -18,7 +18,6 @@ from core.rules import Rules, load_rules
 from devtools.registry import LocalRegistry
 from devtools.seed import Seeder
 from gui.export import SaveAs
-from gui.main_window import MainWindow
 from gui.prompts import Prompts
 from gui.rules_model import (
     TOTALS_HEADERS,
@@ -29,11 +28,11 @@ from gui.rules_model import (
     rules_path,
 )
 from gui.rules_window import ApplyReport, RulesWindow
-from gui.tasks import TaskOutcome
 
 pytest_plugins = ["tests.gui_fixtures"]
 
-MakeWindow = Callable[..., MainWindow]
+if TYPE_CHECKING:
+    from tests.gui_fixtures import GuiDriver
 
 
 def ago(days: float) -> str:
@@ -55,48 +54,18 @@ def small_set(seeder: Seeder) -> dict[str, str]:
     return {tag: image.digest for tag, image in images.items()}
 
 
-def open_rules(qtbot: QtBot, window: MainWindow) -> RulesWindow:
-    with qtbot.waitSignal(window.rules_opened) as opened:
-        window.rules_action.trigger()
-    rules: RulesWindow = opened.args[0]
-    qtbot.addWidget(rules)
-    return rules
-
-
-def fill_form(qtbot: QtBot, rules: RulesWindow) -> None:
-    """keep 1, older than 90d, protect ^stable$, not other/: typed in."""
-    form = rules.form
-    qtbot.keyClicks(form.repos_exclude, "^other/")
-    form.keep_check.click()
-    form.keep_spin.setValue(1)
-    form.age_check.click()
-    qtbot.keyClicks(form.age_edit, "90d")
-    qtbot.keyClicks(form.protect, "^stable$")
-
-
-def preview(qtbot: QtBot, rules: RulesWindow) -> TaskOutcome:
-    with qtbot.waitSignal(rules.preview_finished, timeout=30_000) as done:
-        rules.preview_button.click()
-    outcome: TaskOutcome = done.args[0]
-    assert outcome.ok, outcome.error
-    return outcome
-
-
 def verdicts(rules: RulesWindow) -> dict[tuple[str, str], str]:
     return {(v.repository, v.tag): v.verdict for v in rules.proxy.shown()}
 
 
 def test_preview_shows_each_tags_verdict(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    small_set: dict[str, str],
-    make_window: MakeWindow,
+    registry: LocalRegistry, small_set: dict[str, str], gui: GuiDriver
 ) -> None:
-    rules = open_rules(qtbot, make_window(registry))
+    rules = gui.open_rules(gui.window(registry))
     assert not rules.apply_button.isEnabled()
-    fill_form(qtbot, rules)
+    gui.fill_rules_form(rules)
 
-    preview(qtbot, rules)
+    gui.preview_rules(rules)
 
     assert verdicts(rules) == {
         ("svc", "a"): "delete",
@@ -115,14 +84,9 @@ def test_preview_shows_each_tags_verdict(
 
 
 def test_verdict_filter_text_filter_and_sorting(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    small_set: dict[str, str],
-    make_window: MakeWindow,
+    qtbot: QtBot, registry: LocalRegistry, small_set: dict[str, str], gui: GuiDriver
 ) -> None:
-    rules = open_rules(qtbot, make_window(registry))
-    fill_form(qtbot, rules)
-    preview(qtbot, rules)
+    rules = gui.previewed_rules(registry)
 
     rules.verdict_combo.setCurrentIndex(rules.verdict_combo.findData("delete"))
     assert sorted(verdicts(rules)) == [("svc", "a"), ("svc", "b")]
@@ -144,12 +108,10 @@ def test_apply_deletes_exactly_the_delete_rows(
     registry: LocalRegistry,
     seeder: Seeder,
     small_set: dict[str, str],
-    make_window: MakeWindow,
+    gui: GuiDriver,
     prompts,
 ) -> None:
-    rules = open_rules(qtbot, make_window(registry))
-    fill_form(qtbot, rules)
-    preview(qtbot, rules)
+    rules = gui.previewed_rules(registry)
     to_delete = {v.digest for v in rules.proxy.shown() if v.verdict == "delete"}
     assert to_delete == {small_set["a"], small_set["b"]}
 
@@ -181,18 +143,18 @@ def test_shared_untag_keeps_the_image_for_its_kept_tag(
     qtbot: QtBot,
     registry: LocalRegistry,
     seeder: Seeder,
-    make_window: MakeWindow,
+    gui: GuiDriver,
     prompts,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     old = seeder.push_image("lib", ["x1", "release"], created=ago(400)).digest
     seeder.push_image("lib", ["y1"], created=ago(5))
-    rules = open_rules(qtbot, make_window(registry))
+    rules = gui.open_rules(gui.window(registry))
     rules.form.set_rules(
         Rules(keep_newest=1, older_than="90d", tags_exclude=("^release$",))
     )
     rules.form.shared_combo.setCurrentIndex(rules.form.shared_combo.findData("untag"))
-    preview(qtbot, rules)
+    gui.preview_rules(rules)
     assert verdicts(rules) == {
         ("lib", "x1"): "untag",
         ("lib", "release"): "keep",
@@ -220,12 +182,10 @@ def test_shared_untag_keeps_the_image_for_its_kept_tag(
 
 
 def test_apply_asks_first_and_a_no_deletes_nothing(
-    qtbot: QtBot,
     registry: LocalRegistry,
     seeder: Seeder,
     small_set: dict[str, str],
-    make_window: MakeWindow,
-    prompts,
+    gui: GuiDriver,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     asked: list[str] = []
@@ -234,9 +194,7 @@ def test_apply_asks_first_and_a_no_deletes_nothing(
         asked.append(text)
         return False
 
-    rules = open_rules(qtbot, make_window(registry))
-    fill_form(qtbot, rules)
-    preview(qtbot, rules)
+    rules = gui.previewed_rules(registry)
     monkeypatch.setattr(Prompts, "confirm", staticmethod(confirm))
     rules.apply_button.click()
 
@@ -247,14 +205,9 @@ def test_apply_asks_first_and_a_no_deletes_nothing(
 
 
 def test_editing_a_rule_makes_the_preview_stale(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    small_set: dict[str, str],
-    make_window: MakeWindow,
+    registry: LocalRegistry, small_set: dict[str, str], gui: GuiDriver
 ) -> None:
-    rules = open_rules(qtbot, make_window(registry))
-    fill_form(qtbot, rules)
-    preview(qtbot, rules)
+    rules = gui.previewed_rules(registry)
     assert rules.apply_button.isEnabled()
 
     rules.form.keep_spin.setValue(3)
@@ -264,10 +217,10 @@ def test_editing_a_rule_makes_the_preview_stale(
 
 
 def test_bad_pattern_is_named_and_nothing_is_read(
-    qtbot: QtBot, registry: LocalRegistry, make_window: MakeWindow
+    qtbot: QtBot, registry: LocalRegistry, gui: GuiDriver
 ) -> None:
-    window = make_window(registry)
-    rules = open_rules(qtbot, window)
+    window = gui.window(registry)
+    rules = gui.open_rules(window)
     qtbot.keyClicks(rules.form.protect, "v(1")
 
     rules.preview_button.click()
@@ -279,11 +232,11 @@ def test_bad_pattern_is_named_and_nothing_is_read(
 
 
 def test_rules_are_saved_with_the_profile(
-    qtbot: QtBot, registry: LocalRegistry, make_window: MakeWindow
+    qtbot: QtBot, registry: LocalRegistry, gui: GuiDriver
 ) -> None:
-    window = make_window(registry)
-    rules = open_rules(qtbot, window)
-    fill_form(qtbot, rules)
+    window = gui.window(registry)
+    rules = gui.open_rules(window)
+    gui.fill_rules_form(rules)
     qtbot.keyClicks(rules.form.tags_include, r"^[a-z]$ ^stable$")
     rules.form.shared_combo.setCurrentIndex(rules.form.shared_combo.findData("untag"))
 
@@ -300,7 +253,7 @@ def test_rules_are_saved_with_the_profile(
         shared="untag",
     )
     assert load_rules(path) == expected
-    again = open_rules(qtbot, window)
+    again = gui.open_rules(window)
     assert again.form.rules() == expected
     assert again.form.age_edit.text() == "90d" and again.form.keep_spin.value() == 1
 
@@ -309,13 +262,11 @@ def test_exports_write_the_rows_shown(
     qtbot: QtBot,
     registry: LocalRegistry,
     small_set: dict[str, str],
-    make_window: MakeWindow,
+    gui: GuiDriver,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    rules = open_rules(qtbot, make_window(registry))
-    fill_form(qtbot, rules)
-    preview(qtbot, rules)
+    rules = gui.previewed_rules(registry)
     rules.verdict_combo.setCurrentIndex(rules.verdict_combo.findData("delete"))
     targets = iter([tmp_path / "p.csv", tmp_path / "p.json"])
     monkeypatch.setattr(
@@ -337,24 +288,16 @@ def test_exports_write_the_rows_shown(
     }
 
 
-def test_rules_need_a_connected_profile(
-    qtbot: QtBot, make_window: MakeWindow, prompts
-) -> None:
-    window = make_window()
+def test_rules_need_a_connected_profile(gui: GuiDriver, prompts) -> None:
+    window = gui.window()
     window.rules_action.trigger()
     assert prompts.errors[-1][0] == "Not connected"
 
 
 def test_rules_models_pass_the_qt_model_tester(
-    qtbot: QtBot,
-    qtmodeltester,
-    registry: LocalRegistry,
-    small_set: dict[str, str],
-    make_window: MakeWindow,
+    qtmodeltester, registry: LocalRegistry, small_set: dict[str, str], gui: GuiDriver
 ) -> None:
-    rules = open_rules(qtbot, make_window(registry))
-    fill_form(qtbot, rules)
-    preview(qtbot, rules)
+    rules = gui.previewed_rules(registry)
     plan = rules.plan
     assert plan is not None
 
@@ -373,26 +316,22 @@ def test_rules_models_pass_the_qt_model_tester(
 
 
 def test_rules_window_is_opened_once_per_profile(
-    qtbot: QtBot, registry: LocalRegistry, make_window: MakeWindow
+    registry: LocalRegistry, gui: GuiDriver
 ) -> None:
-    window = make_window(registry)
-    first = open_rules(qtbot, window)
-    assert open_rules(qtbot, window) is first
+    window = gui.window(registry)
+    first = gui.open_rules(window)
+    assert gui.open_rules(window) is first
     first.close()
-    assert open_rules(qtbot, window) is not first
+    assert gui.open_rules(window) is not first
 
 
 def test_cancel_during_apply_stops_the_rest_and_reports_it(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    seeder: Seeder,
-    make_window: MakeWindow,
-    prompts,
+    qtbot: QtBot, registry: LocalRegistry, seeder: Seeder, gui: GuiDriver, prompts
 ) -> None:
     digests = seeder.push_many("bulk", 150)
-    rules = open_rules(qtbot, make_window(registry))
+    rules = gui.open_rules(gui.window(registry))
     rules.form.set_rules(Rules(keep_newest=0))
-    preview(qtbot, rules)
+    gui.preview_rules(rules)
     assert rules.plan is not None and len(rules.plan.items) == 150
 
     def cancel_on_first_result(results: list) -> None:

@@ -3,7 +3,7 @@ warnings, checked against the registry through the Seeder."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
@@ -17,13 +17,11 @@ from core.reference import ImageRef
 from devtools.registry import LocalRegistry
 from devtools.seed import Seeder, seed_standard
 from gui.delete_dialog import UNTAG_COLUMN, DeletePreviewDialog
-from gui.main_window import MainWindow
-from tests.test_gui_delete import confirm, press_delete
 
 pytest_plugins = ["tests.gui_fixtures"]
 
-MakeWindow = Callable[..., MainWindow]
-OpenRepository = Callable[[MainWindow, str], None]
+if TYPE_CHECKING:
+    from tests.gui_fixtures import GuiDriver
 
 
 def tick(preview: DeletePreviewDialog, digest: str, on: bool = True) -> None:
@@ -40,18 +38,11 @@ def tick(preview: DeletePreviewDialog, digest: str, on: bool = True) -> None:
 
 
 def test_untag_only_keeps_the_image_and_its_other_tags(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    seeder: Seeder,
-    make_window: MakeWindow,
-    open_repository: OpenRepository,
-    prompts,
+    gui: GuiDriver, registry: LocalRegistry, seeder: Seeder
 ) -> None:
     pushed = seed_standard(seeder)
     digest = pushed["app"]["1.1"].digest
-    window = make_window(registry)
-    open_repository(window, "app")
-    preview = press_delete(qtbot, window, ["1.0", "1.1"])
+    window, preview = gui.delete_preview(registry, "app", ["1.0", "1.1"])
     assert preview.delete_button.text() == "Delete 2 images"
     assert "latest, stable" in preview.also_warning.text()
 
@@ -65,7 +56,7 @@ def test_untag_only_keeps_the_image_and_its_other_tags(
     assert rows[digest[:19]][3] == "kept: latest, stable"
     assert [i.untag_only for i in preview.plan.items if i.digest == digest] == [True]
 
-    report = confirm(qtbot, window, preview)
+    report = gui.confirm(window, preview)
 
     assert report.count(Outcome.UNTAGGED) == 1 and report.count(Outcome.DELETED) == 1
     assert seeder.tags("app") == ["latest", "stable"]
@@ -82,18 +73,11 @@ def test_untag_only_keeps_the_image_and_its_other_tags(
 
 
 def test_unticking_goes_back_to_deleting_the_image(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    seeder: Seeder,
-    make_window: MakeWindow,
-    open_repository: OpenRepository,
-    prompts,
+    gui: GuiDriver, registry: LocalRegistry, seeder: Seeder
 ) -> None:
     pushed = seed_standard(seeder)
     digest = pushed["app"]["1.1"].digest
-    window = make_window(registry)
-    open_repository(window, "app")
-    preview = press_delete(qtbot, window, ["1.1"])
+    _, preview = gui.delete_preview(registry, "app", ["1.1"])
 
     tick(preview, digest)
     assert preview.delete_button.text() == "Untag 1 image"
@@ -108,17 +92,10 @@ def test_unticking_goes_back_to_deleting_the_image(
 
 
 def test_rows_without_other_tags_offer_no_choice(
-    qtbot: QtBot,
-    registry: LocalRegistry,
-    seeder: Seeder,
-    make_window: MakeWindow,
-    open_repository: OpenRepository,
-    prompts,
+    gui: GuiDriver, registry: LocalRegistry, seeder: Seeder
 ) -> None:
     seed_standard(seeder)
-    window = make_window(registry)
-    open_repository(window, "team/api")
-    preview = press_delete(qtbot, window, ["v1"])
+    _, preview = gui.delete_preview(registry, "team/api", ["v1"])
 
     row = preview.tree.topLevelItem(0)
     assert row.data(UNTAG_COLUMN, Qt.ItemDataRole.CheckStateRole) is None
