@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from collections.abc import Callable
 from typing import Any, TextIO
 
 from core import errors
@@ -17,6 +16,7 @@ from core.cli.common import (
     cancel_on_interrupt,
     make_client,
     print_json,
+    result_printer,
 )
 from core.delete import GC_NOTE, DeleteResult, Outcome, run_plan
 from core.journal import Journal, export_csv, export_json, filter_entries
@@ -80,7 +80,7 @@ def cmd_delete(context: Context) -> int:
             profile="cli",
             # With --yes the plan's tag map is seconds old and is the re-check.
             recheck_all_tags=not args.yes,
-            on_result=None if args.json else _printer(out),
+            on_result=None if args.json else result_printer(out),
         )
     _report(refs, plan, already, results, args.json, out)
     failed = [p for p in plan.problems if p.reference not in already]
@@ -148,17 +148,6 @@ def _confirm(plan: DeletionPlan, stdin: TextIO, out: TextIO) -> bool:
     )
     out.flush()
     return stdin.readline().strip().lower() == "yes"
-
-
-def _printer(out: TextIO) -> Callable[[DeleteResult], None]:
-    lock = threading.Lock()
-
-    def show(result: DeleteResult) -> None:
-        with lock:
-            line = f"{result.outcome:<9} {result.item.reference}: {result.message}"
-            print(line, file=out)
-
-    return show
 
 
 def _report(

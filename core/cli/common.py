@@ -9,12 +9,13 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, TextIO
 
 from core.client import RegistryClient, RegistryConfig
+from core.delete import DeleteResult
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PASSWORD_ENV = "REGSWEEP_PASSWORD"
@@ -92,3 +93,15 @@ def cancel_on_interrupt(cancel: threading.Event) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def result_printer(out: TextIO) -> Callable[[DeleteResult], None]:
+    """Prints each deletion result as it arrives (from worker threads)."""
+    lock = threading.Lock()
+
+    def show(result: DeleteResult) -> None:
+        with lock:
+            line = f"{result.outcome:<9} {result.item.reference}: {result.message}"
+            print(line, file=out)
+
+    return show

@@ -20,6 +20,7 @@ from core.cli.common import (
     cancel_on_interrupt,
     format_size,
     print_json,
+    result_printer,
 )
 from core.delete import GC_NOTE, DeleteResult, Outcome
 from core.images import INDEX_TYPES
@@ -192,7 +193,7 @@ def _real_run(context: Context, plan: RulesPlan, cancel: threading.Event) -> int
         cancel=cancel,
         journal=Journal(),
         profile="cli",
-        on_result=None if args.json else _result_printer(out),
+        on_result=None if args.json else result_printer(out),
     )
     _report(results, out)
     if args.json:
@@ -280,17 +281,6 @@ def _progress_printer(err: TextIO) -> Callable[[CollectProgress], None] | None:
             file=err,
             flush=True,
         )
-
-    return show
-
-
-def _result_printer(out: TextIO) -> Callable[[DeleteResult], None]:
-    lock = threading.Lock()
-
-    def show(result: DeleteResult) -> None:
-        with lock:
-            line = f"{result.outcome:<9} {result.item.reference}: {result.message}"
-            print(line, file=out)
 
     return show
 
