@@ -864,7 +864,7 @@ def test_debug_log_has_every_request_and_no_secret(
 
     client.tags(REPO)
 
-    lines = [r.getMessage() for r in caplog.records if r.name == "core.client"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "core.transport"]
     assert any(f"GET {fake.url}/token -> 200" in line for line in lines)
     assert sum(f"GET {fake.url}{TAGS_PATH} ->" in line for line in lines) == 2
     # The autouse fixture then checks every record for secrets.
