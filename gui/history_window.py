@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
@@ -48,6 +47,7 @@ from core.restore import RestoreResult, restore_entry
 from gui import format as fmt
 from gui.crash import report_unexpected
 from gui.export import export_text
+from gui.list_model import ListTableModel
 from gui.prompts import Prompts
 from gui.tasks import Report, Task, TaskOutcome
 from gui.widgets import FieldMessage, Tone
@@ -81,8 +81,10 @@ def searchable(entry: JournalEntry) -> str:
     return " ".join(words).lower()
 
 
-class HistoryModel(QAbstractTableModel):
+class HistoryModel(ListTableModel):
     """Journal entries as rows; the entry itself under UserRole."""
+
+    headers = HEADERS
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -93,19 +95,8 @@ class HistoryModel(QAbstractTableModel):
         self.entries = list(entries)
         self.endResetModel()
 
-    def rowCount(self, parent: Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self.entries)
-
-    def columnCount(self, parent: Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = 0
-    ) -> Any:
-        horizontal = orientation == Qt.Orientation.Horizontal
-        if role == Qt.ItemDataRole.DisplayRole and horizontal:
-            return HEADERS[section] if 0 <= section < len(HEADERS) else None
-        return None
+    def rows(self) -> list[Any]:
+        return self.entries
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self.entries):

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     QSortFilterProxyModel,
@@ -26,6 +25,7 @@ from core.delete import DeleteResult
 from core.rules import Rules, load_rules, save_rules
 from core.verdicts import RepositoryTotals, TagVerdict
 from gui import format as fmt
+from gui.list_model import ListTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()
@@ -84,8 +84,10 @@ def verdicts_json(verdicts: list[TagVerdict]) -> str:
 # --- the verdicts ----------------------------------------------------------------
 
 
-class VerdictModel(QAbstractTableModel):
+class VerdictModel(ListTableModel):
     """One row per tag: its verdict, why, and once applied what happened."""
+
+    headers = VERDICT_HEADERS
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -111,23 +113,8 @@ class VerdictModel(QAbstractTableModel):
     def result_of(self, verdict: TagVerdict) -> str:
         return self._results.get((verdict.repository, verdict.digest), "")
 
-    def rowCount(self, parent: Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self.verdicts)
-
-    def columnCount(self, parent: Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(VERDICT_HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = 0
-    ) -> Any:
-        horizontal = orientation == Qt.Orientation.Horizontal
-        if role == Qt.ItemDataRole.DisplayRole and horizontal:
-            return (
-                VERDICT_HEADERS[section]
-                if 0 <= section < len(VERDICT_HEADERS)
-                else None
-            )
-        return None
+    def rows(self) -> list[Any]:
+        return self.verdicts
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self.verdicts):
@@ -207,7 +194,9 @@ class VerdictFilter(QSortFilterProxyModel):
 # --- totals per repository ---------------------------------------------------------
 
 
-class TotalsModel(QAbstractTableModel):
+class TotalsModel(ListTableModel):
+    headers = TOTALS_HEADERS
+
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.totals: list[RepositoryTotals] = []
@@ -217,21 +206,8 @@ class TotalsModel(QAbstractTableModel):
         self.totals = list(totals)
         self.endResetModel()
 
-    def rowCount(self, parent: Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self.totals)
-
-    def columnCount(self, parent: Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(TOTALS_HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = 0
-    ) -> Any:
-        horizontal = orientation == Qt.Orientation.Horizontal
-        if role == Qt.ItemDataRole.DisplayRole and horizontal:
-            return (
-                TOTALS_HEADERS[section] if 0 <= section < len(TOTALS_HEADERS) else None
-            )
-        return None
+    def rows(self) -> list[Any]:
+        return self.totals
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self.totals):
