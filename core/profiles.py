@@ -37,6 +37,7 @@ from keyring.backends import chainer, fail, null
 from core import errors
 from core.client import RegistryConfig, normalize_url
 from core.logs import APP_NAME
+from core.rules import rules_path
 
 log = logging.getLogger(__name__)
 
@@ -409,6 +410,7 @@ class ProfileStore:
         except (errors.ConfigError, OSError) as exc:
             # The profile is gone; a password left behind is only untidy.
             log.warning("the password of %r was not removed: %s", profile.name, exc)
+        rules_path(self.directory, profile_id).unlink(missing_ok=True)
         log.info("removed profile %r", profile.name)
 
     def _existing(self, profile_id: str) -> Profile:

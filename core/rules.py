@@ -206,6 +206,23 @@ def save_rules(path: Path, rules: Rules) -> None:
 # --- durations ---------------------------------------------------------------------
 
 
+def rules_path(config_directory: Path, profile_id: str) -> Path:
+    """Where a profile's rules live: beside the profiles file."""
+    return config_directory / "rules" / f"{profile_id}.json"
+
+
+def load_profile_rules(config_directory: Path, profile_id: str) -> Rules | None:
+    """The saved rules, or None if there are none. Raises InvalidRulesError."""
+    path = rules_path(config_directory, profile_id)
+    return load_rules(path) if path.exists() else None
+
+
+def save_profile_rules(config_directory: Path, profile_id: str, rules: Rules) -> Path:
+    path = rules_path(config_directory, profile_id)
+    save_rules(path, rules)
+    return path
+
+
 def parse_duration(text: str) -> timedelta:
     """``30d``, ``12h``, ``2w``, ``1d12h``: numbers with s, m, h, d or w."""
     cleaned = text.strip().lower() if isinstance(text, str) else ""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
@@ -22,7 +21,6 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor
 
 from core.delete import DeleteResult
-from core.rules import Rules, load_rules, save_rules
 from core.verdicts import RepositoryTotals, TagVerdict
 from gui import format as fmt
 from gui.list_model import ListTableModel
@@ -43,25 +41,6 @@ VERDICT_HEADERS = [
 VERDICT_COLUMN = VERDICT_HEADERS.index("Verdict")
 TOTALS_HEADERS = ["Repository", "Tags", "Keep", "Delete", "Untag", "Frees"]
 _VERDICT_COLORS = {"delete": QColor("#b3261e"), "untag": QColor("#a4410e")}
-
-
-# --- where a profile's rules live ----------------------------------------------
-
-
-def rules_path(config_directory: Path, profile_id: str) -> Path:
-    return config_directory / "rules" / f"{profile_id}.json"
-
-
-def load_profile_rules(config_directory: Path, profile_id: str) -> Rules | None:
-    """The saved rules, or None if there are none. Raises InvalidRulesError."""
-    path = rules_path(config_directory, profile_id)
-    return load_rules(path) if path.exists() else None
-
-
-def save_profile_rules(config_directory: Path, profile_id: str, rules: Rules) -> Path:
-    path = rules_path(config_directory, profile_id)
-    save_rules(path, rules)
-    return path
 
 
 # --- exports ---------------------------------------------------------------------

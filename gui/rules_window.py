@@ -42,7 +42,12 @@ from core.client import RegistryClient, RegistryConfig
 from core.delete import GC_NOTE, DeleteResult, Outcome
 from core.journal import Journal
 from core.prune import CollectProgress, apply_plan, collect
-from core.rules import InvalidRulesError, Rules
+from core.rules import (
+    InvalidRulesError,
+    Rules,
+    load_profile_rules,
+    save_profile_rules,
+)
 from core.verdicts import RulesPlan, evaluate
 from gui import format as fmt
 from gui.crash import report_unexpected
@@ -52,8 +57,6 @@ from gui.rules_model import (
     TotalsModel,
     VerdictFilter,
     VerdictModel,
-    load_profile_rules,
-    save_profile_rules,
     verdicts_csv,
     verdicts_json,
 )

@@ -14,7 +14,7 @@ from pytestqt.qtbot import QtBot
 
 from core.delete import Outcome
 from core.journal import Journal
-from core.rules import Rules, load_rules
+from core.rules import Rules, load_rules, rules_path
 from devtools.registry import LocalRegistry
 from devtools.seed import Seeder
 from gui.export import SaveAs
@@ -25,7 +25,6 @@ from gui.rules_model import (
     TotalsModel,
     VerdictFilter,
     VerdictModel,
-    rules_path,
 )
 from gui.rules_window import ApplyReport, RulesWindow
 

@@ -232,3 +232,16 @@ def test_profile_becomes_a_client_config(tmp_path: Path) -> None:
     assert "pw" not in repr(config)
     with RegistryClient(insecure.registry_config(None)) as client:
         assert client.base_url == "https://r.example"
+
+
+def test_removing_a_profile_removes_its_rules(memory_keyring: MemoryKeyring) -> None:
+    from core.rules import Rules, load_profile_rules, rules_path, save_profile_rules
+
+    store = ProfileStore()
+    kept = store.add(Profile("Kept", "http://k.example"), None)
+    gone = store.add(Profile("Gone", "http://g.example"), None)
+    for profile in (kept, gone):
+        save_profile_rules(store.directory, profile.id, Rules(keep_newest=3))
+    store.remove(gone.id)
+    assert not rules_path(store.directory, gone.id).exists()
+    assert load_profile_rules(store.directory, kept.id) == Rules(keep_newest=3)
