@@ -17,7 +17,7 @@ from gui.icons import app_icon
 from gui.main_window import MainWindow
 from gui.prompts import Prompts
 from gui.style import apply_style
-from gui.tasks import GuiThreadCollector
+from gui.tasks import GuiThreadCollector, stop_details_helper
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,10 @@ def run(argv: Sequence[str]) -> int:
     window = open_window()
     if window is None:
         return 1
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        stop_details_helper()
 
 
 if __name__ == "__main__":

@@ -68,6 +68,15 @@ class MarkKind(IntEnum):
 
 
 @dataclass(frozen=True)
+class PaintedCell:
+    """The roles of one cell that painting needs."""
+
+    text: str
+    alignment: int | None
+    foreground: QBrush | None
+
+
+@dataclass(frozen=True)
 class RowMark:
     """A note on a row left by an action, e.g. why its deletion failed."""
 
@@ -92,6 +101,8 @@ class TagTableModel(QAbstractTableModel):
         self._sort_column = Column.TAG
         self._sort_order = Qt.SortOrder.AscendingOrder
         self.sort_pending = False  # details changed the sorted column
+        # tag -> its painted cells, kept until the row's data changes
+        self._painted: dict[str, list[PaintedCell | None]] = {}
 
     # --- filling ---------------------------------------------------------------
 
@@ -101,6 +112,7 @@ class TagTableModel(QAbstractTableModel):
         self.repository = repository
         self._heads, self._details, self._tags_of, self._marks = {}, {}, {}, {}
         self._live_digests = self._detailed_digests = 0
+        self._painted = {}
         self._tags = self._sorted(tags)
         self._row_of = {tag: row for row, tag in enumerate(self._tags)}
         self.endResetModel()
@@ -190,7 +202,10 @@ class TagTableModel(QAbstractTableModel):
     ) -> None:
         # The tag column never changes here, so a proxy sorted by tag keeps
         # its order without re-sorting.
-        for start, end in _runs(sorted(set(rows))):
+        changed = sorted(set(rows))
+        for row in changed:
+            self._painted.pop(self._tags[row], None)
+        for start, end in _runs(changed):
             self.dataChanged.emit(self.index(start, first), self.index(end, last))
 
     # --- sorting ---------------------------------------------------------------
@@ -297,7 +312,7 @@ class TagTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._tags)
 
     def columnCount(self, parent: AnyIndex = _ROOT) -> int:
-        return 0 if parent.isValid() else len(Column)
+        return 0 if parent.isValid() else _COLUMN_COUNT
 
     def headerData(
         self,
@@ -312,11 +327,6 @@ class TagTableModel(QAbstractTableModel):
                 return _RIGHT
         return None
 
-    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         # Called for every role of every painted cell: most calls are for
         # roles this model does not serve and must return at once.
@@ -330,6 +340,34 @@ class TagTableModel(QAbstractTableModel):
             return self._tags[row]
         return reader(self, self._tags[row], column)
 
+    def painted(self, row: int, column: int) -> PaintedCell | None:
+        """What a cell shows, in one call: the roles the delegate paints
+        (text, alignment, colour), as :meth:`data` gives them one by one.
+        Kept per tag until the row changes, since rows are painted again and
+        again (every scroll, every batch of details) while few change."""
+        if not (0 <= row < len(self._tags) and 0 <= column < _COLUMN_COUNT):
+            return None
+        tag = self._tags[row]
+        cells = self._painted.get(tag)
+        if cells is None:
+            if len(self._painted) >= _PAINTED_ROWS_KEPT:
+                self._painted.clear()
+            cells = self._painted[tag] = [None] * _COLUMN_COUNT
+        cell = cells[column]
+        if cell is None:
+            cell = cells[column] = self._paint(tag, Column(column))
+        return cell
+
+    def _paint(self, tag: str, column: Column) -> PaintedCell:
+        if column == Column.TAG and tag not in self._marks:
+            return PaintedCell(tag, None, None)
+        view = _CellView(self, tag)
+        brush = view.foreground(column) if self._paints_colour(tag, column) else None
+        return PaintedCell(view.display(column), self._alignment(tag, column), brush)
+
+    def _paints_colour(self, tag: str, column: Column) -> bool:
+        return column == Column.STATUS or tag in self._marks
+
     def _display(self, tag: str, column: Column) -> Any:
         return _CellView(self, tag).display(column)
 
@@ -340,7 +378,7 @@ class TagTableModel(QAbstractTableModel):
         return _CellView(self, tag).sort_key(column)
 
     def _foreground(self, tag: str, column: Column) -> Any:
-        if column != Column.STATUS and tag not in self._marks:
+        if not self._paints_colour(tag, column):
             return None  # asked for every painted cell: answer it cheaply
         return _CellView(self, tag).foreground(column)
 
@@ -353,6 +391,7 @@ class TagTableModel(QAbstractTableModel):
 
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _COLUMN_COUNT = len(Column)
+_PAINTED_ROWS_KEPT = 2_000  # a few screens; the rest is worked out again
 # Keyed by plain ints: Qt passes roles as ints, and int keys hash fastest.
 _TAG_ROLES = frozenset({int(Qt.ItemDataRole.DisplayRole), int(TAG_ROLE)})
 _READERS = {

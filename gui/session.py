@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from core import errors
 from core.client import RegistryClient, RegistryConfig
@@ -26,7 +26,15 @@ from core.journal import Journal
 from core.plan import DeletionPlan, build_plan
 from core.probe import check_connection
 from core.reference import ImageRef, check_name
-from gui.tasks import DetailsBatch, DetailsLoader, Report, Task, TaskOutcome, Work
+from gui.tasks import (
+    DetailsBatch,
+    DetailsLoader,
+    Report,
+    Task,
+    TaskOutcome,
+    Work,
+    start_details_helper,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +131,10 @@ class RegistrySession(QObject):
     deletion_finished = Signal(object)  # DeletionReport
     unexpected_error = Signal(object)  # an exception no one expected
 
+    # Details load in the helper process; True loads them on threads here,
+    # to compare the two (bench/gui_bench.py).
+    details_in_process = False
+
     def __init__(
         self,
         config: RegistryConfig,
@@ -140,6 +152,7 @@ class RegistrySession(QObject):
         self._delete: Task | None = None
         self._deleting: DeletionPlan | None = None
         self._delete_results: list[DeleteResult] = []
+        start_details_helper()  # ready before the first repository is opened
 
     @property
     def host(self) -> str:
@@ -205,10 +218,20 @@ class RegistrySession(QObject):
         if found.repository != self.repository:
             return
         self.tags_loaded.emit(found)
-        self._start_details(found)
+        # Queued behind the repaint the new rows asked for: the first paint
+        # then has the CPU before the helper's burst of requests starts.
+        QTimer.singleShot(0, self, partial(self._start_details, task, found))
 
-    def _start_details(self, found: TagList) -> None:
-        loader = DetailsLoader(self.client, found.repository, found.tags, parent=self)
+    def _start_details(self, task: Task, found: TagList) -> None:
+        if task is not self._tags:
+            return  # another repository was opened meanwhile
+        loader = DetailsLoader(
+            self.client,
+            found.repository,
+            found.tags,
+            parent=self,
+            in_process=self.details_in_process,
+        )
         loader.batch_ready.connect(partial(self._on_loader_batch_ready, loader))
         loader.finished.connect(partial(self._on_loader_finished, loader))
         self._loader = loader

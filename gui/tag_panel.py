@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMenu,
     QStackedWidget,
-    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from core.images import ManifestHead
 from gui.models import Column, TagFilterProxy, TagTableModel
+from gui.tag_table import TagDelegate, TagTable
 from gui.widgets import FieldMessage
 
 _COLUMN_WIDTHS = {
@@ -64,7 +64,7 @@ class TagPanel(QWidget):
         self.regex_button = QToolButton(text=".*", checkable=True)
         self.regex_button.setToolTip("Treat the filter as a regular expression")
         self.filter_message = FieldMessage()
-        self.table = QTableView()
+        self.table = TagTable()
         self.table.setObjectName("tagTable")
         self._setup_table()
         self.placeholder = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
@@ -77,6 +77,7 @@ class TagPanel(QWidget):
     def _setup_table(self) -> None:
         table = self.table
         table.setModel(self.proxy)
+        table.setItemDelegate(TagDelegate(self.proxy, self.model))
         table.setSortingEnabled(True)
         table.sortByColumn(Column.TAG, Qt.SortOrder.AscendingOrder)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

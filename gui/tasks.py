@@ -10,24 +10,29 @@ and a slow GUI thread simply gets bigger batches.
   partial results (``progressed``) and a ``finished`` signal emitted in every
   case, so buttons always come back.
 - :class:`DetailsLoader`: resolves a repository's tags and loads details by
-  digest on a small pool, the tags the user can see first.
+  digest, the tags the user can see first, in a helper process: parsing that
+  many registry answers on threads here would keep the interpreter lock from
+  the GUI thread (see ``core.details_service``).
 - :class:`GuiThreadCollector`: keeps garbage collection on the GUI thread.
 """
 
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
+import multiprocessing
+import queue
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from multiprocessing.connection import Connection
+from typing import Any, ClassVar
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
-from core import errors
-from core.client import RegistryClient
+from core import details_service, errors
+from core.client import RegistryClient, RegistryConfig
 from core.images import ImageDetails, ManifestHead
 
 log = logging.getLogger(__name__)
@@ -72,6 +77,14 @@ class _Outbox(QObject):
             self._items.append(item)
             first = len(self._items) == 1
         if first:
+            self._woken.emit()
+
+    def put_many(self, items: list[Any]) -> None:
+        """From any thread."""
+        with self._lock:
+            first = not self._items
+            self._items.extend(items)
+        if first and items:
             self._woken.emit()
 
     def end(self, value: Any = None) -> None:
@@ -178,107 +191,178 @@ class DetailsBatch:
     )
 
 
-class _TagQueue:
-    """Tags still to resolve: urgent ones (visible rows) before the rest."""
+class _DetailsProcess:
+    """The helper process that loads details (``core.details_service``) and
+    the pipe to it. One serves every loader of the application; it starts on
+    first use, and again if it has died.
 
-    def __init__(self, tags: Iterable[str]) -> None:
-        self._rest = deque(tags)
-        self._urgent: deque[str] = deque()
-        self._taken: set[str] = set()
+    Two threads of this process talk to it: a writer, so the GUI thread never
+    waits on the pipe, and a reader, which hands each job's results to that
+    job's outbox and writes the helper's log records to this process's log."""
+
+    _shared: ClassVar[_DetailsProcess | None] = None
+
+    @classmethod
+    def shared(cls) -> _DetailsProcess:
+        current = cls._shared
+        if current is None or not current.alive:
+            current = cls._shared = cls()
+        return current
+
+    @classmethod
+    def stop_shared(cls) -> None:
+        """Stop the helper, if one was started (the application is quitting)."""
+        current, cls._shared = cls._shared, None
+        if current is not None:
+            current.stop()
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=details_service.serve,
+            args=(child, logging.getLogger().getEffectiveLevel()),
+            name="regsweep-details",
+            daemon=True,
+        )
+        self.alive = True
+        self._outboxes: dict[int, _Outbox] = {}
         self._lock = threading.Lock()
+        self._jobs = itertools.count(1)
+        self._commands: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        # Starting a Python process takes a while: the writer does it, so
+        # the GUI thread only queues commands.
+        self._writer = threading.Thread(
+            target=self._write, args=(child,), name="details-writer", daemon=True
+        )
+        self._writer.start()
+        threading.Thread(target=self._read, name="details-reader", daemon=True).start()
 
-    def prioritize(self, tags: Iterable[str]) -> None:
-        with self._lock:
-            fresh = [t for t in tags if t not in self._taken]
-            self._urgent = deque(fresh)
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
 
-    def take(self) -> str | None:
-        with self._lock:
-            for queue in (self._urgent, self._rest):
-                while queue:
-                    tag = queue.popleft()
-                    if tag not in self._taken:
-                        self._taken.add(tag)
-                        return tag
-            return None
-
-
-class _DetailsWork:
-    """What the details threads share; plain Python, no Qt."""
-
-    def __init__(
+    def load(
         self,
-        client: RegistryClient,
+        config: RegistryConfig,
         repository: str,
-        queue: _TagQueue,
-        outbox: _Outbox,
+        tags: list[str],
         workers: int,
-    ) -> None:
-        self.client = client
-        self.repository = repository
-        self.queue = queue
-        self.outbox = outbox
-        self.cancel = threading.Event()
-        self._claimed: set[str] = set()
-        self._lock = threading.Lock()
-        self._running = workers
+        outbox: _Outbox,
+    ) -> int:
+        """Start a job; its results go to ``outbox``, which is ended (with
+        None, or the error that stopped the helper) after the last of them."""
+        job = next(self._jobs)
+        with self._lock:
+            gone = not self.alive
+            if not gone:
+                self._outboxes[job] = outbox
+        if gone:
+            outbox.end(_helper_stopped())
+            return job
+        self._commands.put(("load", job, config, repository, tags, workers))
+        return job
 
-    def run(self) -> None:
-        """One worker: take tags until none are left or work is cancelled."""
+    def prioritize(self, job: int, tags: list[str]) -> None:
+        self._commands.put(("prioritize", job, tags))
+
+    def cancel(self, job: int) -> None:
+        self._commands.put(("cancel", job))
+
+    def stop(self, timeout_s: float = 3.0) -> None:
+        self._commands.put(("stop",))
+        self._commands.put(None)
+        self._writer.join(timeout_s)
+        if self._process.pid is not None:
+            self._process.join(timeout_s)
+            if self._process.is_alive():
+                log.warning("details helper did not stop; killing pid %s", self.pid)
+                self._process.kill()
+                self._process.join(timeout_s)
+        self._conn.close()
+
+    def _write(self, child: Connection) -> None:
         try:
-            while not self.cancel.is_set():
-                tag = self.queue.take()
-                if tag is None:
-                    break
-                self._load(tag)
-        except errors.CancelledError:
+            self._process.start()
+        except OSError as exc:
+            log.error("cannot start the details helper process: %s", exc)
+            return  # closing ``child`` below ends the reader, and every job
+        finally:
+            child.close()
+        log.debug("details helper process started, pid %s", self._process.pid)
+        while (message := self._commands.get()) is not None:
+            try:
+                self._conn.send(message)
+            except OSError:
+                return  # the reader sees the helper gone and ends the jobs
+
+    def _read(self) -> None:
+        try:
+            while True:
+                self._dispatch(self._conn.recv())
+        except (EOFError, OSError):
             pass
         except BaseException:
-            log.exception("details worker failed")
+            log.exception("reading from the details helper failed")
         finally:
-            self._worker_ended()
+            self._helper_gone()
 
-    def _worker_ended(self) -> None:
+    def _dispatch(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "items":
+            with self._lock:
+                outbox = self._outboxes.get(message[1])
+            if outbox is not None:
+                outbox.put_many(message[2])
+        elif kind == "done":
+            with self._lock:
+                outbox = self._outboxes.pop(message[1], None)
+            if outbox is not None:
+                outbox.end(None)
+        elif kind == "log":
+            for fields in message[1]:
+                record = logging.makeLogRecord(fields)
+                logging.getLogger(record.name).handle(record)
+
+    def _helper_gone(self) -> None:
         with self._lock:
-            self._running -= 1
-            last = self._running == 0
-        if last:
-            self.outbox.end()
+            self.alive = False
+            orphans, self._outboxes = self._outboxes, {}
+        if orphans:
+            log.error("the details helper process ended with work unfinished")
+        for outbox in orphans.values():
+            outbox.end(_helper_stopped())
 
-    def _load(self, tag: str) -> None:
-        try:
-            head: ManifestHead | errors.RegsweepError = self.client.resolve(
-                self.repository, tag, self.cancel
-            )
-        except errors.CancelledError:
-            raise
-        except errors.RegsweepError as exc:
-            head = exc
-        self.outbox.put(("head", tag, head))
-        if isinstance(head, ManifestHead) and self._claim(head.digest):
-            self.outbox.put(("details", head.digest, self._details(head.digest)))
 
-    def _claim(self, digest: str) -> bool:
-        with self._lock:
-            if digest in self._claimed:
-                return False
-            self._claimed.add(digest)
-            return True
+def start_details_helper() -> None:
+    """Start the details helper process now, so the first repository opened
+    need not wait for it."""
+    _DetailsProcess.shared()
 
-    def _details(self, digest: str) -> ImageDetails | errors.RegsweepError:
-        try:
-            return self.client.details(self.repository, digest, self.cancel)
-        except errors.CancelledError:
-            raise
-        except errors.RegsweepError as exc:
-            return exc
+
+def stop_details_helper() -> None:
+    """Stop the details helper process, if one was started; at quit."""
+    _DetailsProcess.stop_shared()
+
+
+def _helper_stopped() -> errors.RegsweepError:
+    return errors.RegsweepError(
+        "The helper process that loads image details stopped.",
+        "Press F5 to load the repository again; the log file may say why.",
+    )
 
 
 class DetailsLoader(QObject):
-    """Resolves tags and loads details by digest on a small pool of threads.
+    """Resolves a repository's tags and loads details by digest, in the
+    helper process (see :class:`_DetailsProcess`), the tags on screen first.
+    With ``in_process``, on threads of this process instead: the way it was
+    done before the helper, kept to measure the two side by side
+    (``bench/gui_bench.py``).
 
     Results come out in batches (``batch_ready``); ``cancel()`` makes the
-    workers stop at their next request, and nothing more is emitted."""
+    helper stop at its next request, and nothing more is emitted. Should the
+    helper die, every tag and digest still missing gets that error instead,
+    so no row waits forever."""
 
     batch_ready = Signal(object)  # DetailsBatch
     finished = Signal()  # every tag is done, or the loader was cancelled
@@ -291,33 +375,64 @@ class DetailsLoader(QObject):
         parent: QObject | None = None,
         workers: int = _DETAILS_WORKERS,
         interval_ms: int = 50,
+        in_process: bool = False,
     ) -> None:
         super().__init__(parent)
         self.repository = repository
-        self._queue = _TagQueue(tags)
+        self._client = client
+        self._in_process = in_process
+        self._local: details_service.DetailsWork | None = None
+        self._tags = list(tags)
         self._workers = max(1, min(workers, client.config.workers))
-        outbox = _Outbox(interval_ms)
-        outbox.drained.connect(self._on_outbox_drained)
-        outbox.closed.connect(self._on_outbox_closed)
-        self._work = _DetailsWork(
-            client, repository, self._queue, outbox, self._workers
-        )
-        self.cancel_event = self._work.cancel
+        self._outbox = _Outbox(interval_ms)
+        self._outbox.drained.connect(self._on_outbox_drained)
+        self._outbox.closed.connect(self._on_outbox_closed)
+        self.cancel_event = threading.Event()
+        self._helper: _DetailsProcess | None = None
+        self._job = 0
+        self._heard: set[str] = set()  # tags whose head has arrived
+        self._digests: set[str] = set()  # digests whose details are awaited
         self._active = False
 
     def start(self) -> None:
         self._active = True
-        for number in range(self._workers):
-            threading.Thread(
-                target=self._work.run, name=f"details-{number}", daemon=True
-            ).start()
+        if self._in_process:
+            self._local = details_service.DetailsWork(
+                self._client,
+                self.repository,
+                details_service.TagQueue(self._tags),
+                put=self._outbox.put,
+                end=self._outbox.end,
+                workers=self._workers,
+            )
+            self._local.start()
+            return
+        self._helper = _DetailsProcess.shared()
+        self._job = self._helper.load(
+            self._client.config,
+            self.repository,
+            self._tags,
+            self._workers,
+            self._outbox,
+        )
 
     def prioritize(self, tags: Iterable[str]) -> None:
         """Load these next (the rows on screen)."""
-        self._queue.prioritize(tags)
+        if not self.active:
+            return
+        if self._local is not None:
+            self._local.queue.prioritize(tags)
+        elif self._helper is not None:
+            self._helper.prioritize(self._job, list(tags))
 
     def cancel(self) -> None:
+        if self.cancel_event.is_set():
+            return
         self.cancel_event.set()
+        if self._local is not None:
+            self._local.cancel.set()
+        elif self._helper is not None:
+            self._helper.cancel(self._job)
 
     @property
     def active(self) -> bool:
@@ -328,12 +443,23 @@ class DetailsLoader(QObject):
             return
         batch = DetailsBatch()
         for kind, key, value in items:
-            target: dict[str, Any] = batch.heads if kind == "head" else batch.details
-            target[key] = value
+            if kind == "head":
+                batch.heads[key] = value
+                self._heard.add(key)
+                if isinstance(value, ManifestHead):
+                    self._digests.add(value.digest)
+            else:
+                batch.details[key] = value
+        self._digests.difference_update(batch.details)
         self.batch_ready.emit(batch)
 
-    def _on_outbox_closed(self, _value: object) -> None:
+    def _on_outbox_closed(self, error: errors.RegsweepError | None) -> None:
         self._active = False
+        if error is not None and not self.cancel_event.is_set():
+            missing = DetailsBatch()
+            missing.heads = {t: error for t in self._tags if t not in self._heard}
+            missing.details = dict.fromkeys(self._digests, error)
+            self.batch_ready.emit(missing)
         self.finished.emit()
 
 
@@ -346,19 +472,30 @@ class GuiThreadCollector(QObject):
     The collector otherwise runs in whichever thread happens to allocate, and
     a QObject caught in a reference cycle would then be destroyed on a worker
     thread, which crashes Qt. So automatic collection is switched off while
-    this object lives, and a timer collects the generations that are due."""
+    this object lives, and a timer collects the generations that are due.
+
+    Its first tick moves everything alive at start-up (modules, classes, the
+    window) into Python's permanent generation, so a full collection later
+    walks only what was made since: a few milliseconds instead of tens."""
 
     def __init__(self, parent: QObject | None = None, interval_ms: int = 500) -> None:
         super().__init__(parent)
         self._was_enabled = gc.isenabled()
         gc.disable()
         self._long_lived = len(gc.get_objects(2))
+        self._frozen = False
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self._on_timer_timeout)
         self._timer.start()
 
     def _on_timer_timeout(self) -> None:
+        if not self._frozen:
+            gc.collect(1)  # the young garbage; a full collection would stall
+            gc.freeze()
+            self._frozen = True
+            self._long_lived = len(gc.get_objects(2))
+            return
         counts, thresholds = gc.get_count(), gc.get_threshold()
         due = [g for g in range(3) if counts[g] > thresholds[g]]
         if not due:
@@ -379,6 +516,8 @@ class GuiThreadCollector(QObject):
     def stop(self) -> None:
         """Collect once more and hand collection back to Python."""
         self._timer.stop()
+        if self._frozen:
+            gc.unfreeze()
         gc.collect()
         if self._was_enabled:
             gc.enable()

@@ -34,7 +34,7 @@ from gui.prompts import Prompts
 from gui.rules_window import RulesWindow
 from gui.session import DeletionReport
 from gui.state import WindowState
-from gui.tasks import GuiThreadCollector, TaskOutcome
+from gui.tasks import GuiThreadCollector, TaskOutcome, stop_details_helper
 
 
 class MemoryKeyring(KeyringBackend):
@@ -153,6 +153,14 @@ def profile_for(registry: LocalRegistry, name: str = "Test") -> Profile:
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def details_helper() -> Iterator[None]:
+    """The details helper process outlives single tests, as it outlives
+    single windows in the app; stopped (by its PID) when the tests end."""
+    yield
+    stop_details_helper()
+
+
 @pytest.fixture
 def gc_on_gui_thread(qapp: object) -> Iterator[None]:
     """As in the app: no garbage collection on worker threads."""
@@ -227,7 +235,15 @@ class GuiDriver:
     def open_repository(self, window: MainWindow, repository: str) -> None:
         """Pick ``repository`` and wait until every tag and detail is in."""
         self.select_repository(window, repository)
-        self.qtbot.waitUntil(lambda: fully_loaded(window, repository), timeout=30_000)
+        self.wait_loaded(window, repository)
+
+    def wait_loaded(
+        self, window: MainWindow, repository: str, timeout_ms: int = 30_000
+    ) -> None:
+        """Wait until every tag and detail of ``repository`` is in the table."""
+        self.qtbot.waitUntil(
+            lambda: fully_loaded(window, repository), timeout=timeout_ms
+        )
 
     def press_delete(self, window: MainWindow, tags: list[str]) -> DeletePreviewDialog:
         """Select ``tags``, press Del in the table, and return the preview."""

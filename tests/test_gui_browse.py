@@ -3,6 +3,8 @@ sorting, filtering, copying references, and what the window remembers."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +15,7 @@ from pytestqt.qtbot import QtBot
 
 from devtools.registry import LocalRegistry, start_registry
 from devtools.seed import Seeder, seed_standard
+from gui import tasks
 from gui.main_window import MainWindow
 from gui.models import Column
 from gui.state import WindowState
@@ -235,3 +238,45 @@ def test_the_window_remembers_size_profile_and_repository(
     assert again.size().width() == 900
     assert again.profile_combo.currentText() == "Test"
     qtbot.waitUntil(lambda: again.tag_model.tags == ["v1", "v2"])
+
+
+def test_a_dead_details_helper_leaves_no_row_waiting_and_f5_recovers(
+    qtbot: QtBot, gui: GuiDriver, registry: LocalRegistry, seeder: Seeder
+) -> None:
+    seeder.push_many("many", 600, workers=8)
+    window = gui.window(registry)
+    gui.select_repository(window, "many")
+    model = window.tag_model
+    qtbot.waitUntil(lambda: model.resolved_count() > 0, timeout=30_000)
+    helper = tasks._DetailsProcess.shared()
+    assert helper.pid is not None
+    os.kill(helper.pid, signal.SIGKILL)  # the helper this test's window started
+
+    qtbot.waitUntil(lambda: not window.session.loading_details, timeout=20_000)
+    statuses = [model.index(r, Column.STATUS).data() for r in range(model.rowCount())]
+    assert not [s for s in statuses if s in ("resolving…", "loading details…")]
+    stopped = [s for s in statuses if "helper process" in s]
+    assert stopped and len(stopped) < len(statuses)  # some had loaded before
+
+    window.refresh_action.trigger()
+    gui.wait_loaded(window, "many", timeout_ms=60_000)
+    assert tasks._DetailsProcess.shared().pid != helper.pid
+    statuses = [model.index(r, Column.STATUS).data() for r in range(model.rowCount())]
+    assert set(statuses) == {""}
+
+
+def test_details_loaded_on_threads_in_process_match_the_helper(
+    qtbot: QtBot, gui: GuiDriver, registry: LocalRegistry, seeder: Seeder
+) -> None:
+    seed_standard(seeder)
+    window = gui.window(registry, "app")
+    session = window.session
+    assert session is not None
+    from_helper = [table_column(window, column) for column in Column]
+
+    session.details_in_process = True
+    window.refresh_action.trigger()
+    gui.wait_loaded(window, "app")
+    assert session._loader is not None and session._loader._local is not None
+    assert [table_column(window, column) for column in Column] == from_helper
+    assert from_helper[Column.SHARED][0] == ""  # 1.0 shares its digest with none

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QStyleOptionViewItem
 
 from core import errors
 from core.images import DOCKER_MANIFEST, OCI_INDEX, ImageDetails, ManifestHead
@@ -17,6 +19,9 @@ from gui.models import (
     TagFilterProxy,
     TagTableModel,
 )
+from gui.tag_panel import TagPanel
+from gui.tag_table import TagDelegate
+from gui.tasks import GuiThreadCollector
 
 pytest_plugins = ["tests.gui_fixtures"]
 
@@ -221,3 +226,103 @@ def test_sizes_read_well(size: int | None, text: str) -> None:
     from gui.format import human_size
 
     assert human_size(size) == text
+
+
+def test_the_delegate_paints_exactly_what_the_model_reports(qtbot) -> None:
+    # The table paints through TagDelegate, which reads TagTableModel.painted
+    # in one call; every cell must show what data() gives role by role.
+    model = TagTableModel()
+    model.set_tags("app", ["big", "index", "marked", "missing", "waiting", "alias"])
+    model.merge(
+        {
+            "big": ManifestHead(digest(1), DOCKER_MANIFEST),
+            "alias": ManifestHead(digest(1), DOCKER_MANIFEST),
+            "index": ManifestHead(digest(2), OCI_INDEX),
+            "marked": ManifestHead(digest(3), DOCKER_MANIFEST),
+            "missing": errors.ManifestNotFoundError("app:missing does not exist."),
+        },
+        {
+            digest(1): ImageDetails(
+                digest(1), DOCKER_MANIFEST, 5 * GIB, datetime(2024, 1, 2, tzinfo=UTC)
+            ),
+            digest(2): ImageDetails(
+                digest(2), OCI_INDEX, 10, None, ("linux/amd64", "linux/arm64")
+            ),
+            digest(3): errors.BlobNotFoundError("config blob is gone"),
+        },
+    )
+    model.set_mark(["marked"], RowMark(MarkKind.FAILED, "Not deleted: refused"))
+    panel = TagPanel(model)
+    qtbot.addWidget(panel)
+    panel.proxy.set_filter("i", regex=False)  # painted rows go through the filter
+    delegate = panel.table.itemDelegate()
+    assert isinstance(delegate, TagDelegate)
+    proxy = panel.proxy
+    assert column_order(proxy) == ["alias", "big", "index", "missing", "waiting"]
+
+    checked = 0
+    for row in range(proxy.rowCount()):
+        for column in Column:
+            index = proxy.index(row, column)
+            option = QStyleOptionViewItem()
+            option.initFrom(panel.table)
+            default_text = option.palette.color(QPalette.ColorRole.Text)
+            delegate.initStyleOption(option, index)
+
+            assert option.text == index.data(), (row, column)
+            alignment = index.data(Qt.ItemDataRole.TextAlignmentRole)
+            if alignment is not None:
+                assert int(option.displayAlignment) == int(alignment)
+            brush = index.data(Qt.ItemDataRole.ForegroundRole)
+            expected = default_text if brush is None else brush.color()
+            assert option.palette.color(QPalette.ColorRole.Text) == expected
+            checked += 1
+    assert checked == 5 * len(Column)
+    size_row = column_order(proxy).index("big")
+    assert proxy.index(size_row, Column.SIZE).data() == "5.0 GiB"
+
+
+def test_gui_thread_collector_freezes_start_up_objects_and_gives_them_back(
+    qtbot,
+) -> None:
+    import gc
+
+    collector = GuiThreadCollector(interval_ms=10)
+    try:
+        qtbot.waitUntil(lambda: gc.get_freeze_count() > 0)
+        assert not gc.isenabled()
+    finally:
+        collector.stop()
+    assert gc.get_freeze_count() == 0
+
+
+def test_painted_cells_follow_the_rows_data(qtbot) -> None:
+    model = TagTableModel()
+    model.set_tags("app", ["a", "b"])
+    panel = TagPanel(model)
+    qtbot.addWidget(panel)
+    delegate = panel.table.itemDelegate()
+
+    def painted(tag: str, column: Column) -> str:
+        option = QStyleOptionViewItem()
+        delegate.initStyleOption(
+            option, panel.proxy.index(model.tags.index(tag), column)
+        )
+        return option.text
+
+    assert painted("a", Column.STATUS) == "resolving…"
+    assert painted("a", Column.SHARED) == ""
+    model.merge(
+        {"a": ManifestHead(digest(1), DOCKER_MANIFEST)},
+        {digest(1): ImageDetails(digest(1), DOCKER_MANIFEST, 2048, None)},
+    )
+    assert painted("a", Column.STATUS) == ""
+    assert painted("a", Column.SIZE) == "2.0 KiB"
+    model.merge({"b": ManifestHead(digest(1), DOCKER_MANIFEST)}, {})
+    assert painted("a", Column.SHARED) == "b"  # a's row changed through b
+    model.set_mark(["a"], RowMark(MarkKind.FAILED, "Not deleted: refused"))
+    assert painted("a", Column.STATUS) == "Not deleted: refused"
+    model.remove_tags(["b"])
+    assert painted("a", Column.SHARED) == ""
+    model.set_tags("app", ["a"])
+    assert painted("a", Column.STATUS) == "resolving…"
