@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMenu,
     QStackedWidget,
+    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -19,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from core.images import ManifestHead
 from gui.models import Column, TagFilterProxy, TagTableModel
-from gui.tag_table import TagDelegate, TagTable
+from gui.tag_table import TagDelegate
 from gui.widgets import FieldMessage
 
 _COLUMN_WIDTHS = {
@@ -64,7 +65,7 @@ class TagPanel(QWidget):
         self.regex_button = QToolButton(text=".*", checkable=True)
         self.regex_button.setToolTip("Treat the filter as a regular expression")
         self.filter_message = FieldMessage()
-        self.table = TagTable()
+        self.table = QTableView()
         self.table.setObjectName("tagTable")
         self._setup_table()
         self.placeholder = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)

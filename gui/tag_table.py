@@ -1,22 +1,19 @@
-"""The tag table's view and delegate, built to paint a screenful of rows
-without hundreds of calls from Qt into Python.
+"""The tag table's delegate, built to paint a screenful of rows without
+thousands of calls from Qt into Python.
 
 Qt's own delegate asks the model for seven roles per cell, each through the
 filter proxy, which asks the source model for its row and column counts
-before every lookup: about two dozen calls into Python per cell. Every such
-call must take Python's interpreter lock, which the loading threads hold most
-of the time, so a paint could wait for the lock thousands of times.
-
+before every lookup: about two dozen calls into Python per cell, each with
+the cost of crossing from C++ and of taking Python's interpreter lock.
 :class:`TagDelegate` fills a cell's style option from one call to
-:meth:`TagTableModel.painted`; :class:`TagTable` enters its paint from Python,
-so the lock is taken once for the whole paint rather than once per cell.
+:meth:`TagTableModel.painted` instead.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QPaintEvent, QPalette
-from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem, QTableView
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem
 
 from gui.models import TagFilterProxy, TagTableModel
 
@@ -49,13 +46,3 @@ class TagDelegate(QStyledItemDelegate):
             palette = QPalette(option.palette)
             palette.setBrush(QPalette.ColorRole.Text, cell.foreground)
             option.palette = palette
-
-
-class TagTable(QTableView):
-    """The tag table view."""
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        # Entered from Python on purpose: the interpreter lock is then held
-        # across Qt's painting, and the model calls nested in it need not
-        # compete with the loading threads for it one by one.
-        super().paintEvent(event)

@@ -326,3 +326,21 @@ def test_painted_cells_follow_the_rows_data(qtbot) -> None:
     assert painted("a", Column.SHARED) == ""
     model.set_tags("app", ["a"])
     assert painted("a", Column.STATUS) == "resolving…"
+
+
+def test_the_details_helper_stops_at_quit_and_starts_again_when_needed(
+    qtbot,
+) -> None:
+    from gui import tasks
+
+    first = tasks._DetailsProcess.shared()
+    assert tasks._DetailsProcess.shared() is first  # one for the whole app
+    qtbot.waitUntil(lambda: first._process.is_alive(), timeout=10_000)
+
+    tasks.stop_details_helper()
+    assert not first._process.is_alive()
+    assert first._process.exitcode == 0  # it stopped when asked, not killed
+    second = tasks._DetailsProcess.shared()
+    assert second is not first
+    qtbot.waitUntil(lambda: second.pid is not None, timeout=10_000)
+    assert second.pid != first.pid
