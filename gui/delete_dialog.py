@@ -117,7 +117,8 @@ class DeletePreviewDialog(QDialog):
             ]
         )
         row.setToolTip(0, item.digest)
-        row.setSizeHint(len(HEADERS) - 1, QSize(0, 26))  # row height only
+        # The row's height, set on the one column not sized to its contents.
+        row.setSizeHint(UNTAG_COLUMN, QSize(0, 26))
         row.setData(0, Qt.ItemDataRole.UserRole, item.digest)
         if item.also_removed:
             bold = QFont(row.font(3))

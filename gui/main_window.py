@@ -167,6 +167,7 @@ class MainWindow(QMainWindow):
         self.tag_panel.delete_requested.connect(self.deletion.request)
         self.tag_panel.visible_tags_changed.connect(self._on_tag_panel_visible_tags)
         self.tag_panel.copied.connect(self.status.say)
+        self.tag_model.rowsRemoved.connect(self._on_tag_model_rows_removed)
         self.deletion.deletion_started.connect(self._on_deletion_busy)
         self.deletion.deletion_finished.connect(self._on_deletion_busy)
 
@@ -368,6 +369,13 @@ class MainWindow(QMainWindow):
         self.tag_model.merge(batch.heads, batch.details)
         self.tag_panel.schedule_resort()
         self._update_counts()
+
+    def _on_tag_model_rows_removed(self, *_: object) -> None:
+        # Deleted tags leave the table: the counts, and an empty table, follow.
+        model = self.tag_model
+        self._update_counts()
+        if model.rowCount() == 0 and model.repository:
+            self.tag_panel.show_message(f"{model.repository} has no tags left.")
 
     def _on_tag_panel_visible_tags(self, tags: list[str]) -> None:
         if self.session is not None:

@@ -7,6 +7,7 @@ real widgets.
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
@@ -30,19 +31,13 @@ class Prompts:
         cls, parent: QWidget | None, title: str, text: str, more: str = ""
     ) -> None:
         """One action failed as a whole."""
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text, parent=parent)
-        if more:
-            box.setInformativeText(more)
-        box.exec()
+        _message_box(QMessageBox.Icon.Warning, parent, title, text, more).exec()
 
     @classmethod
     def info(
         cls, parent: QWidget | None, title: str, text: str, more: str = ""
     ) -> None:
-        box = QMessageBox(QMessageBox.Icon.Information, title, text, parent=parent)
-        if more:
-            box.setInformativeText(more)
-        box.exec()
+        _message_box(QMessageBox.Icon.Information, parent, title, text, more).exec()
 
     @classmethod
     def confirm(
@@ -114,3 +109,23 @@ class CrashDialog(QDialog):
 
     def _on_copy_clicked(self) -> None:
         QGuiApplication.clipboard().setText(self.details)
+
+
+def _message_box(
+    icon: QMessageBox.Icon, parent: QWidget | None, title: str, text: str, more: str
+) -> QMessageBox:
+    """A message whose text can be selected and copied (it often holds a
+    command or a setting to paste), wide enough that such a line stays whole."""
+    box = QMessageBox(icon, title, text, parent=parent)
+    if more:
+        box.setInformativeText(more)
+    selectable = Qt.TextInteractionFlag.TextSelectableByMouse
+    for name in ("qt_msgbox_label", "qt_msgbox_informativelabel"):
+        label = box.findChild(QLabel, name)
+        if label is not None:
+            label.setTextInteractionFlags(selectable)
+            label.setMinimumWidth(_MESSAGE_WIDTH)
+    return box
+
+
+_MESSAGE_WIDTH = 480

@@ -50,6 +50,9 @@ def test_delete_two_tags_one_sharing_its_digest(
     assert report.count(Outcome.DELETED) == 2
     assert window.status.progress.value() == window.status.progress.maximum() == 2
     assert window.tag_model.rowCount() == 0
+    assert window.status.load_label.text() == "0 tags"
+    assert window.tag_panel.placeholder.text() == "app has no tags left."
+    assert window.tag_panel.stack.currentWidget() is window.tag_panel.placeholder
     assert seeder.tags("app") == []
     assert not seeder.manifest_exists("app", old)
     assert not seeder.manifest_exists("app", new)
@@ -77,6 +80,9 @@ def test_preview_of_a_multi_platform_image_lists_its_platforms(
         ]
     ]
     assert "platform images stay" in preview.index_note.text()
+    platforms = preview.tree.topLevelItem(0).text(4)
+    needed = preview.tree.fontMetrics().horizontalAdvance(platforms)
+    assert preview.tree.columnWidth(4) > needed  # shown whole, not elided
 
     preview.reject()
     qtbot.waitUntil(lambda: "Nothing was deleted" in window.status.currentMessage())
@@ -111,6 +117,7 @@ def test_cancel_half_way_leaves_the_rest_and_reports_what_was_done(
     for tag in list(deleted)[:20]:
         assert not seeder.manifest_exists("bulk", digests[tag])
     assert set(window.tag_model.tags) == remaining
+    assert window.status.load_label.text() == f"{len(remaining)} tags"
     assert f"{len(deleted)} deleted" in window.status.currentMessage()
     assert "not started (cancelled)" in prompts.infos[-1][1]
 
