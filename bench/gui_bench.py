@@ -1,6 +1,6 @@
 """How the window copes with big repositories. Prints figures and ratios.
 
-    python bench/gui_bench.py [--tags 10000] [--rows 100000]
+    python bench/gui_bench.py [--tags 10000] [--rows 100000] [--busy 0]
 
 1. Tag rows on screen: a local registry gets a repository of ``--tags`` tags
    (``Seeder.push_many``); the window opens it, and the time until the rows
@@ -12,6 +12,9 @@
    the window's own process (how it was done before), with the ratios. Each
    long gap is split into the GUI thread's own work, its wait for a CPU
    (run-queue time, Linux) and the rest, mostly waiting for Python's lock.
+   ``--busy N`` keeps N extra processes spinning on the CPU meanwhile (started
+   and stopped by this script), to see the window on a machine that is
+   shared: the idle baseline is then measured under the same load.
 3. Memory: in a fresh process, ``--rows`` synthetic rows (tag, head and
    details each) go into the tag model behind its proxy and a table view,
    sorted by size and date; the peak resident size is read. Goal: 300 MB.
@@ -23,12 +26,14 @@ absolute times.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,14 +55,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tags", type=int, default=10_000)
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument(
+        "--busy", type=int, default=0, help="processes spinning on the CPU meanwhile"
+    )
+    parser.add_argument(
+        "--skip-memory", action="store_true", help="only the registry benchmarks"
+    )
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         return memory_child(args.rows)
     with tempfile.TemporaryDirectory(prefix="regsweep-bench-") as workdir:
         _isolate(Path(workdir))
-        registry_benchmarks(Path(workdir), args.tags)
-    memory_benchmark(args.rows)
+        registry_benchmarks(Path(workdir), args.tags, args.busy)
+    if not args.skip_memory:
+        memory_benchmark(args.rows)
     return 0
 
 
@@ -85,7 +97,7 @@ class LoadRun:
     idle: list[float]  # gaps while the same window sat idle just before
 
 
-def registry_benchmarks(workdir: Path, count: int) -> None:
+def registry_benchmarks(workdir: Path, count: int, busy: int) -> None:
     from devtools.registry import start_registry
     from devtools.seed import Seeder
 
@@ -95,8 +107,26 @@ def registry_benchmarks(workdir: Path, count: int) -> None:
             seeder.push_many(REPOSITORY, count, workers=8)
         print(f"seeded {count:,} tags in {time.perf_counter() - started:.1f} s")
         get_s = plain_get(registry.url)
-        runs = {mode: window_run(registry.url, mode) for mode in MODES}
+        with _spinning(busy):
+            runs = {mode: window_run(registry.url, mode) for mode in MODES}
+    if busy:
+        print(f"\n{busy} other process(es) kept the CPU busy during both window runs")
     report(count, get_s, runs)
+
+
+@contextlib.contextmanager
+def _spinning(count: int) -> Iterator[None]:
+    """``count`` processes spinning on the CPU, stopped (by their PIDs) on exit."""
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(count)
+    ]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
 
 
 def report(count: int, get_s: float, runs: dict[str, LoadRun]) -> None:
@@ -173,6 +203,7 @@ def window_run(url: str, mode: str) -> LoadRun:
     from gui.tasks import GuiThreadCollector, stop_details_helper
 
     app = create_app([])
+    _quiet_offscreen_warnings()
     collector = GuiThreadCollector(app)
     store = ProfileStore()
     if not store.profiles:
@@ -203,6 +234,18 @@ def window_run(url: str, mode: str) -> LoadRun:
     if shown.painted_at is None:
         raise SystemExit("the tag rows were never painted")
     return LoadRun(shown.painted_at - started, loaded - started, ticker, idle.gaps)
+
+
+def _quiet_offscreen_warnings() -> None:
+    """Drop the offscreen platform's "does not support propagateSizeHints()",
+    printed for every dialog-sized window; pass every other message on."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(_mode: object, _context: object, message: str) -> None:
+        if "propagateSizeHints" not in message:
+            print(message, file=sys.stderr)
+
+    qInstallMessageHandler(handler)
 
 
 def _first_paint_watch(viewport: object) -> Any:

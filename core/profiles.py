@@ -253,11 +253,13 @@ class SecretStore:
         with self._lock:
             if profile.id in self._session:
                 return self._session[profile.id]
-            if profile.password_store is PasswordStore.KEYRING:
-                return self._keyring_get(profile.id)
             if profile.password_store is PasswordStore.FILE:
                 return self._file_passwords().get(profile.id)
-            return None
+        # Outside the lock: a keyring waiting to be unlocked must not hold up
+        # every other profile's password.
+        if profile.password_store is PasswordStore.KEYRING:
+            return self._keyring_get(profile.id)
+        return None
 
     def set(self, profile: Profile, password: str | None) -> None:
         """Store (or with None/"" remove) the password of ``profile``."""

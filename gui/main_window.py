@@ -4,6 +4,8 @@ session's signals to them. It owns no registry logic."""
 from __future__ import annotations
 
 import logging
+import threading
+from functools import partial
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -33,7 +35,7 @@ from gui.session import CatalogDone, RegistrySession, RepositoryFailure, TagList
 from gui.state import WindowState
 from gui.status import StatusBar
 from gui.tag_panel import TagPanel
-from gui.tasks import DetailsBatch
+from gui.tasks import DetailsBatch, Task, TaskOutcome
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ class MainWindow(QMainWindow):
         self.session: RegistrySession | None = None
         self.history: HistoryWindow | None = None
         self.rules_window: RulesWindow | None = None
+        self._password_task: Task | None = None
         self.tag_model = TagTableModel(self)
         self._restore_repository = self.state.repository
         self.setWindowTitle("Regsweep")
@@ -261,12 +264,39 @@ class MainWindow(QMainWindow):
         self._disconnect()
         if profile is None:
             return
-        password = self._password_for(profile)
-        if profile.username and password is None:
+        if not profile.username:
+            self._open_session(profile, None)
+            return
+        # The keyring may be slow, or wait for the user to unlock it: read it
+        # on a worker, and connect when the password is in.
+        self.tag_panel.show_message(f"Reading the password for {profile.name}…")
+        task = Task("password", partial(_read_password, self.store, profile), self)
+        task.finished.connect(partial(self._on_password_task_finished, task, profile))
+        self._password_task = task
+        task.start()
+
+    def _on_password_task_finished(
+        self, task: Task, profile: Profile, outcome: TaskOutcome
+    ) -> None:
+        if task is not self._password_task:
+            return  # another profile was chosen meanwhile
+        self._password_task = None
+        if outcome.error is not None:
+            report_unexpected(outcome.error)
+            return
+        password = outcome.result
+        if password is None and profile.password_store is not PasswordStore.FILE:
+            password = Prompts.password(self, profile.name, profile.username)
+            if password is not None:
+                self.store.secrets.remember_for_session(profile, password)
+        if password is None:
             self.tag_panel.show_message(
                 f"Not connected: {profile.name} needs a password."
             )
             return
+        self._open_session(profile, password)
+
+    def _open_session(self, profile: Profile, password: str | None) -> None:
         try:
             session = RegistrySession(
                 profile.registry_config(password), profile.name, self
@@ -287,16 +317,6 @@ class MainWindow(QMainWindow):
         if self._restore_repository:
             self._open_repository(self._restore_repository)
 
-    def _password_for(self, profile: Profile) -> str | None:
-        if not profile.username:
-            return None
-        password = self.store.password(profile)
-        if password is None and profile.password_store is not PasswordStore.FILE:
-            password = Prompts.password(self, profile.name, profile.username)
-            if password is not None:
-                self.store.secrets.remember_for_session(profile, password)
-        return password
-
     def _attach(self, session: RegistrySession) -> None:
         self.session = session
         session.catalog_page_loaded.connect(self.repo_panel.add_names)
@@ -310,6 +330,7 @@ class MainWindow(QMainWindow):
         self.deletion.attach(session)
 
     def _disconnect(self) -> None:
+        self._password_task = None  # a password still being read is not used
         if self.session is not None:
             self.session.close()
             self.session.deleteLater()
@@ -481,3 +502,10 @@ class MainWindow(QMainWindow):
         self.state.save()
         self._disconnect()
         super().closeEvent(event)
+
+
+def _read_password(
+    store: ProfileStore, profile: Profile, _cancel: threading.Event, _report: object
+) -> str | None:
+    """A task's work: the profile's stored password, if any."""
+    return store.password(profile)

@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -275,3 +276,61 @@ def test_edit_duplicate_and_remove_from_the_menu(
     prompts.confirm_answer = True
     window.remove_profile_action.trigger()
     assert [p.name for p in ProfileStore().profiles] == ["Test"]
+
+
+def test_a_slow_keyring_does_not_hold_up_the_window(
+    qtbot: QtBot, basic_registry: LocalRegistry, gui: GuiDriver, isolated
+) -> None:
+    # A keyring that answers only when the test lets it, as one waiting for
+    # the user to unlock it does.
+    unlocked = threading.Event()
+    reads: list[str] = []
+    answer = isolated.get_password
+
+    def get_password(service: str, username: str) -> str | None:
+        reads.append(threading.current_thread().name)
+        unlocked.wait(30)
+        return answer(service, username)
+
+    isolated.get_password = get_password
+    seed_one(basic_registry)
+
+    window = gui.window(basic_registry)
+
+    # The window is up and says what it waits for; no request has gone out.
+    qtbot.waitUntil(lambda: bool(reads))
+    assert reads == ["password"]  # the task's thread, not the GUI thread
+    assert "Reading the password for Test" in window.tag_panel.placeholder.text()
+    assert window.session is None
+    unlocked.set()
+    qtbot.waitUntil(lambda: "team/app" in window.repo_panel.model.names())
+    assert window.session is not None
+
+
+def test_switching_profile_while_the_keyring_is_read_uses_the_new_one(
+    qtbot: QtBot,
+    basic_registry: LocalRegistry,
+    registry: LocalRegistry,
+    gui: GuiDriver,
+    isolated,
+) -> None:
+    unlocked = threading.Event()
+    answer = isolated.get_password
+
+    def get_password(service: str, username: str) -> str | None:
+        unlocked.wait(30)
+        return answer(service, username)
+
+    isolated.get_password = get_password
+    window = gui.window(basic_registry)
+    reading = window._password_task
+    assert reading is not None
+    window.store.add(Profile("Open", registry.url), None)
+    window._fill_profiles(select_id=window.store.by_name("Open").id)
+    assert window.session is not None  # no username: connected at once
+    open_session = window.session
+
+    with qtbot.waitSignal(reading.finished):
+        unlocked.set()  # the first profile's password arrives late
+    assert window.session is open_session
+    assert window.profile_combo.currentText() == "Open"

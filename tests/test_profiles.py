@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -245,3 +246,37 @@ def test_removing_a_profile_removes_its_rules(memory_keyring: MemoryKeyring) -> 
     store.remove(gone.id)
     assert not rules_path(store.directory, gone.id).exists()
     assert load_profile_rules(store.directory, kept.id) == Rules(keep_newest=3)
+
+
+def test_a_keyring_read_that_waits_holds_up_no_other_password(
+    memory_keyring: MemoryKeyring,
+) -> None:
+    store = ProfileStore()
+    locked = store.add(Profile("Locked", "https://a.example.com", username="a"), "pa")
+    other = store.add(Profile("Other", "https://b.example.com", username="b"), "pb")
+    unlocked, reading = threading.Event(), threading.Event()
+    answer = memory_keyring.get_password
+
+    def get_password(service: str, username: str) -> str | None:
+        if username == locked.id:
+            reading.set()
+            unlocked.wait(30)
+        return answer(service, username)
+
+    memory_keyring.get_password = get_password  # type: ignore[method-assign]
+    results: dict[str, str | None] = {}
+    waiting = threading.Thread(
+        target=lambda: results.update(locked=store.password(locked))
+    )
+    waiting.start()
+    assert reading.wait(10)
+
+    # While that read waits: another profile's password is read and changed.
+    assert store.password(other) == "pb"
+    store.update(other, "pb2")
+    assert store.password(other) == "pb2"
+    assert waiting.is_alive()  # the first read is still waiting
+
+    unlocked.set()
+    waiting.join(10)
+    assert results == {"locked": "pa"}
