@@ -1,4 +1,5 @@
-"""Render resources/icons/regsweep.svg to PNGs of every size Regsweep ships.
+"""Render the SVG icon to PNGs of every size Regsweep ships, in the
+freedesktop layout under resources/icons/hicolor (installed as it is).
 
 Run from the project root after changing the SVG:
     QT_QPA_PLATFORM=offscreen python resources/render_icons.py
@@ -13,7 +14,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QGuiApplication, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
 
-ICON_DIR = Path(__file__).resolve().parent / "icons"
+THEME = Path(__file__).resolve().parent / "icons" / "hicolor"
 SIZES = (16, 24, 32, 48, 64, 128, 256)
 
 
@@ -33,10 +34,12 @@ def render(svg: Path, size: int, target: Path) -> None:
 
 def main() -> int:
     app = QGuiApplication(sys.argv)  # noqa: F841 - QImage painting needs one
-    svg = ICON_DIR / "regsweep.svg"
+    svg = THEME / "scalable/apps/regsweep.svg"
     for size in SIZES:
-        render(svg, size, ICON_DIR / f"regsweep-{size}.png")
-    print(f"wrote {len(SIZES)} PNGs to {ICON_DIR}")
+        target = THEME / f"{size}x{size}/apps/regsweep.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        render(svg, size, target)
+    print(f"wrote {len(SIZES)} PNGs under {THEME}")
     return 0
 
 
