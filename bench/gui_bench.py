@@ -15,7 +15,11 @@
    ``--busy N`` keeps N extra processes spinning on the CPU meanwhile (started
    and stopped by this script), to see the window on a machine that is
    shared: the idle baseline is then measured under the same load.
-3. Memory: in a fresh process, ``--rows`` synthetic rows (tag, head and
+3. Deleting: in a new window on the same repository, every tenth tag
+   (``--delete``, 1,000 of 10,000 by default) is selected, the preview
+   confirmed, and the deletion run to the end (the re-check of every tag, a
+   journal record, the DELETE); the same 10 ms ticker records the gaps.
+4. Memory: in a fresh process, ``--rows`` synthetic rows (tag, head and
    details each) go into the tag model behind its proxy and a table view,
    sorted by size and date; the peak resident size is read. Goal: 300 MB.
 
@@ -59,6 +63,9 @@ def main() -> int:
         "--busy", type=int, default=0, help="processes spinning on the CPU meanwhile"
     )
     parser.add_argument(
+        "--delete", type=int, default=1_000, help="tags to delete (0: skip)"
+    )
+    parser.add_argument(
         "--skip-memory", action="store_true", help="only the registry benchmarks"
     )
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
@@ -67,7 +74,7 @@ def main() -> int:
         return memory_child(args.rows)
     with tempfile.TemporaryDirectory(prefix="regsweep-bench-") as workdir:
         _isolate(Path(workdir))
-        registry_benchmarks(Path(workdir), args.tags, args.busy)
+        registry_benchmarks(Path(workdir), args.tags, args.busy, args.delete)
     if not args.skip_memory:
         memory_benchmark(args.rows)
     return 0
@@ -97,7 +104,7 @@ class LoadRun:
     idle: list[float]  # gaps while the same window sat idle just before
 
 
-def registry_benchmarks(workdir: Path, count: int, busy: int) -> None:
+def registry_benchmarks(workdir: Path, count: int, busy: int, delete: int) -> None:
     from devtools.registry import start_registry
     from devtools.seed import Seeder
 
@@ -109,9 +116,12 @@ def registry_benchmarks(workdir: Path, count: int, busy: int) -> None:
         get_s = plain_get(registry.url)
         with _spinning(busy):
             runs = {mode: window_run(registry.url, mode) for mode in MODES}
+            deleted = delete_run(registry.url, delete) if delete else None
     if busy:
-        print(f"\n{busy} other process(es) kept the CPU busy during both window runs")
+        print(f"\n{busy} other process(es) kept the CPU busy during the window runs")
     report(count, get_s, runs)
+    if deleted is not None:
+        report_deletion(deleted)
 
 
 @contextlib.contextmanager
@@ -164,12 +174,7 @@ def report(count: int, get_s: float, runs: dict[str, LoadRun]) -> None:
         print(f"\n{mode}: the longest gaps, and how the GUI thread spent them")
         print("(waiting for a CPU is run-queue time; 'other' is mostly waiting")
         print(" for Python's interpreter lock, plus the normal wait for the tick):")
-        for gap, cpu, queued, end in run.ticker.worst(5):
-            rest = max(gap - cpu - queued, 0.0)
-            print(
-                f"  {gap:7.1f} ms gap: working {cpu:6.1f}, waiting for a CPU "
-                f"{queued:6.1f}, other {rest:6.1f}  (at {end:6.2f} s)"
-            )
+        _print_worst(run.ticker)
         print(
             f"  GUI thread CPU during the load: {sum(run.ticker.cpu) / 1000:.1f} s "
             f"of {run.load_s:.1f} s"
@@ -191,8 +196,10 @@ def plain_get(url: str) -> float:
     return min(times)
 
 
-def window_run(url: str, mode: str) -> LoadRun:
-    """Open the repository in a new window, loading details as ``mode`` says."""
+@contextlib.contextmanager
+def _bench_window(url: str, details_in_process: bool = False) -> Iterator[Any]:
+    """A main window on the registry, with the repository listed; closed, with
+    the details helper stopped, on exit."""
     from PySide6.QtCore import QEventLoop, QTimer
 
     from core.profiles import Profile, ProfileStore
@@ -208,11 +215,29 @@ def window_run(url: str, mode: str) -> LoadRun:
     store = ProfileStore()
     if not store.profiles:
         store.add(Profile("Bench", url), None)
-    RegistrySession.details_in_process = mode == "threads"
+    RegistrySession.details_in_process = details_in_process
     window = MainWindow(store, WindowState())
     window.show()
     _spin_until(lambda: REPOSITORY in window.repo_panel.model.names())
+    try:
+        yield window
+    finally:
+        window.close()
+        window.deleteLater()
+        stop_details_helper()
+        collector.stop()
+        loop = QEventLoop()
+        QTimer.singleShot(100, loop.quit)
+        loop.exec()
 
+
+def window_run(url: str, mode: str) -> LoadRun:
+    """Open the repository in a new window, loading details as ``mode`` says."""
+    with _bench_window(url, details_in_process=mode == "threads") as window:
+        return _load_run(window)
+
+
+def _load_run(window: Any) -> LoadRun:
     shown = _first_paint_watch(window.tag_panel.table.viewport())
     window.session.tags_loaded.connect(shown.arm)
     idle = _Ticker()
@@ -224,16 +249,72 @@ def window_run(url: str, mode: str) -> LoadRun:
     _spin_until(lambda: _fully_loaded(window), timeout_s=600)
     loaded = time.perf_counter()
     ticker.stop()
-    window.close()
-    window.deleteLater()
-    stop_details_helper()
-    collector.stop()
-    loop = QEventLoop()
-    QTimer.singleShot(100, loop.quit)
-    loop.exec()
     if shown.painted_at is None:
         raise SystemExit("the tag rows were never painted")
     return LoadRun(shown.painted_at - started, loaded - started, ticker, idle.gaps)
+
+
+@dataclass
+class DeleteRun:
+    """One deletion of many images through the window."""
+
+    count: int  # images confirmed
+    deleted: int  # of those, reported deleted
+    seconds: float  # confirm -> the report
+    ticker: _Ticker
+
+
+def delete_run(url: str, count: int) -> DeleteRun:
+    """Open the repository, select every tenth tag (``count`` of them),
+    confirm the preview, and time the deletion with the ticker running."""
+    from core.delete import Outcome
+    from gui.prompts import Prompts
+
+    with _bench_window(url) as window:
+        window.repo_panel.select(REPOSITORY)
+        _spin_until(lambda: _fully_loaded(window), timeout_s=600)
+        tags = window.tag_model.tags[:: max(1, window.tag_model.rowCount() // count)]
+        window.tag_panel.select_tags(tags[:count])
+        previews: list[Any] = []
+        window.deletion.preview_opened.connect(previews.append)
+        reports: list[Any] = []
+        window.deletion.deletion_finished.connect(reports.append)
+        # The summary is a modal message; nobody is there to close it.
+        Prompts.info = Prompts.error = classmethod(lambda *args: None)  # type: ignore[method-assign]
+        window.tag_panel.delete_action.trigger()
+        _spin_until(lambda: bool(previews), timeout_s=120)
+        ticker = _Ticker()
+        started = time.perf_counter()
+        previews[0].accept()
+        _spin_until(lambda: bool(reports), timeout_s=600)
+        seconds = time.perf_counter() - started
+        ticker.stop()
+    report = reports[0]
+    return DeleteRun(
+        len(report.plan.items), report.count(Outcome.DELETED), seconds, ticker
+    )
+
+
+def report_deletion(run: DeleteRun) -> None:
+    gaps = run.ticker.gaps
+    print(f"\n== event loop while deleting {run.count:,} images ==")
+    print(f"deleted: {run.deleted:,} of {run.count:,} in {run.seconds:.1f} s")
+    print(f"longest gap:          {max(gaps):8.1f} ms")
+    print(f"99th percentile gap:  {_percentile(gaps, 99):8.1f} ms")
+    print(f"median gap:           {statistics.median(gaps):8.1f} ms")
+    print(f"longest gap / goal ({STALL_GOAL_MS} ms): {max(gaps) / STALL_GOAL_MS:.2f}")
+    print("the longest gaps, and how the GUI thread spent them:")
+    _print_worst(run.ticker)
+    print(f"  GUI thread CPU during the deletion: {sum(run.ticker.cpu) / 1000:.1f} s")
+
+
+def _print_worst(ticker: _Ticker) -> None:
+    for gap, cpu, queued, end in ticker.worst(5):
+        rest = max(gap - cpu - queued, 0.0)
+        print(
+            f"  {gap:7.1f} ms gap: working {cpu:6.1f}, waiting for a CPU "
+            f"{queued:6.1f}, other {rest:6.1f}  (at {end:6.2f} s)"
+        )
 
 
 def _quiet_offscreen_warnings() -> None:
