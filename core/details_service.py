@@ -1,15 +1,18 @@
-"""Loading a repository's digests and details, in a process of its own.
+"""Registry work in a process of its own: loading a repository's digests and
+details, and carrying out deletions.
 
 Resolving ten thousand tags means parsing tens of thousands of registry
 answers in Python. Done on threads of the window's process, that parsing
 holds the interpreter lock the window needs for every event it handles, and
-the window stutters. So the GUI starts one helper process running
-:func:`serve` and talks to it over a pipe (a ``multiprocessing`` connection):
+the window stutters. A deletion re-reads every tag of the repository first, with
+the same effect. So the GUI starts one helper process running :func:`serve`
+and talks to it over a pipe (a ``multiprocessing`` connection):
 
 parent to helper::
 
     ("load", job, config, repository, tags, workers)
     ("prioritize", job, tags)      # these tags next: they are on screen
+    ("call", job, name, config, kwargs)  # one of CALLS, on a thread
     ("cancel", job)
     ("stop",)
 
@@ -18,6 +21,8 @@ helper to parent::
     ("items", job, [(kind, key, value), ...])  # "head": tag -> ManifestHead
                                                # "details": digest -> ImageDetails
                                                # (or the RegsweepError instead)
+                                               # "report": a call's partial result
+                                               # "outcome": how a call ended
     ("done", job)                              # after the job's last items
     ("log", [record, ...])                     # log records, as dicts
 
@@ -30,16 +35,23 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import threading
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from core import errors
 from core.client import RegistryClient, RegistryConfig
+from core.delete import DeleteResult, run_plan
 from core.images import ImageDetails, ManifestHead
+from core.journal import Journal
+from core.plan import PlanItem
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +167,91 @@ class DetailsWork:
             return exc
 
 
+# --- calls: one function of the core, on a thread of the helper ---------------------
+
+
+Report = Callable[[Any], None]
+
+
+def _delete(
+    client: RegistryClient,
+    cancel: threading.Event,
+    report: Report,
+    *,
+    items: list[PlanItem],
+    workers: int,
+    profile: str,
+    journal_path: str,
+) -> list[DeleteResult]:
+    # The journal's place comes from the parent: it is the parent's setting
+    # that counts, not what this process saw when it started.
+    return run_plan(
+        client,
+        items,
+        workers=workers,
+        cancel=cancel,
+        journal=Journal(Path(journal_path)),
+        profile=profile,
+        on_result=report,
+    )
+
+
+CALLS: dict[str, Callable[..., Any]] = {"delete": _delete}
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """How a call ended, as the parent receives it: ``result``, or ``error``
+    (a RegsweepError as it was, anything else as an UnexpectedError)."""
+
+    result: Any = None
+    error: BaseException | None = None
+
+
+class UnexpectedError(Exception):
+    """A bug in the helper, carried to the parent with its traceback."""
+
+
+class _CallJob:
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+
+
+def _run_call(
+    function: Callable[..., Any],
+    client: RegistryClient,
+    job: _CallJob,
+    kwargs: dict[str, Any],
+    put: Callable[[Item], None],
+    end: Callable[[], None],
+) -> None:
+    try:
+        result = function(
+            client, job.cancel, lambda value: put(("report", "", value)), **kwargs
+        )
+        outcome = CallOutcome(result=result)
+    except errors.CancelledError as exc:
+        outcome = CallOutcome(error=exc)
+    except errors.RegsweepError as exc:
+        outcome = CallOutcome(error=exc)
+    except BaseException as exc:
+        log.exception("helper call failed")
+        outcome = CallOutcome(error=_portable(exc))
+    try:
+        pickle.dumps(outcome)
+    except Exception as exc:
+        outcome = CallOutcome(error=_portable(exc))
+    put(("outcome", "", outcome))
+    end()
+
+
+def _portable(exc: BaseException) -> UnexpectedError:
+    text = "".join(traceback.format_exception(exc)).rstrip()
+    return UnexpectedError(
+        f"{type(exc).__name__}: {exc}\n\nIn the helper process:\n{text}"
+    )
+
+
 # --- the helper process ------------------------------------------------------------
 
 
@@ -260,13 +357,41 @@ def serve(
     root.setLevel(log_level)
     logging.getLogger("urllib3").setLevel(max(log_level, logging.WARNING))
     clients: dict[RegistryConfig, RegistryClient] = {}
-    jobs: dict[int, DetailsWork] = {}
+    jobs: dict[int, DetailsWork | _CallJob] = {}
     lock = threading.Lock()
 
     def finished(job: int) -> None:
         with lock:
             jobs.pop(job, None)
         sender.done(job)
+
+    def client_for(config: RegistryConfig) -> RegistryClient:
+        client = clients.get(config)
+        if client is None:
+            client = clients[config] = RegistryClient(config)
+        return client
+
+    def start(job: int, message: tuple[Any, ...]) -> None:
+        put, end = partial(sender.item, job), partial(finished, job)
+        if message[0] == "call":
+            _, _, name, config, kwargs = message
+            call = _CallJob()
+            with lock:
+                jobs[job] = call
+            threading.Thread(
+                target=_run_call,
+                args=(CALLS[name], client_for(config), call, kwargs, put, end),
+                name=f"{name}-{job}",
+                daemon=True,
+            ).start()
+            return
+        _, _, config, repository, tags, workers = message
+        work = DetailsWork(
+            client_for(config), repository, TagQueue(tags), put, end, max(1, workers)
+        )
+        with lock:
+            jobs[job] = work
+        work.start(f"details-{job}")
 
     try:
         while True:
@@ -277,36 +402,20 @@ def serve(
             kind, job = message[0], message[1] if len(message) > 1 else 0
             if kind == "stop":
                 break
-            if kind == "load":
-                _, _, config, repository, tags, workers = message
-                client = clients.get(config)
-                if client is None:
-                    client = clients[config] = RegistryClient(config)
-                work = DetailsWork(
-                    client,
-                    repository,
-                    TagQueue(tags),
-                    put=partial(sender.item, job),
-                    end=partial(finished, job),
-                    workers=max(1, workers),
-                )
-                with lock:
-                    jobs[job] = work
-                work.start(f"details-{job}")
-            else:
-                with lock:
-                    found = jobs.get(job)
-                if found is None:
-                    continue
-                if kind == "prioritize":
-                    found.queue.prioritize(message[2])
-                elif kind == "cancel":
-                    found.cancel.set()
+            if kind in ("load", "call"):
+                start(job, message)
+                continue
+            with lock:
+                found = jobs.get(job)
+            if isinstance(found, DetailsWork) and kind == "prioritize":
+                found.queue.prioritize(message[2])
+            elif found is not None and kind == "cancel":
+                found.cancel.set()
     finally:
         with lock:
             running = list(jobs.values())
-        for work in running:
-            work.cancel.set()
+        for running_job in running:
+            running_job.cancel.set()
         sender.close()
         for client in clients.values():
             client.close()

@@ -122,27 +122,31 @@ class DeletionFlow(QObject):
             self.session.cancel_deletion()
 
     def _on_session_deletion_progressed(self, results: list[DeleteResult]) -> None:
+        gone: list[str] = []  # removed in one go: each removal re-indexes the rows
         for result in results:
-            self._show_result(result)
+            gone += self._show_result(result)
+        self.model.remove_tags(gone)
         self.status.advance(len(results))
         done, total = self.status.progress.value(), self.status.progress.maximum()
         if self.status.cancel_button.isEnabled():
             self.status.say(f"Deleting {done} of {total}…", 0)
 
-    def _show_result(self, result: DeleteResult) -> None:
+    def _show_result(self, result: DeleteResult) -> tuple[str, ...]:
+        """Mark the result's rows; return the tags whose rows go."""
         item = result.item
         if item.repository != self.model.repository:
-            return
+            return ()
         if result.outcome is Outcome.DELETED:
-            self.model.remove_tags(item.tags)
-        elif result.outcome is Outcome.UNTAGGED:
-            self.model.remove_tags(item.requested_tags)
+            return item.tags
+        if result.outcome is Outcome.UNTAGGED:
             self.model.set_mark(item.tags, None)
-        elif result.outcome is Outcome.CANCELLED:
+            return item.requested_tags
+        if result.outcome is Outcome.CANCELLED:
             self.model.set_mark(item.tags, None)
         else:
             text = f"Not deleted: {result.message}"
             self.model.set_mark(item.tags, RowMark(MarkKind.FAILED, text))
+        return ()
 
     def _on_session_deletion_finished(self, report: DeletionReport) -> None:
         self.status.end_progress()

@@ -29,6 +29,7 @@ from core.reference import ImageRef, check_name
 from gui.tasks import (
     DetailsBatch,
     DetailsLoader,
+    HelperTask,
     Report,
     Task,
     TaskOutcome,
@@ -101,6 +102,24 @@ class DeletionReport:
         return ", ".join(parts)
 
 
+def _unknown(
+    plan: DeletionPlan, results: list[DeleteResult], error: BaseException
+) -> list[DeleteResult]:
+    """Failed results for the items a broken deletion said nothing about:
+    they may or may not have been sent, so they are not called deleted."""
+    answered = {(r.item.repository, r.item.digest) for r in results}
+    cause = error.message if isinstance(error, errors.RegsweepError) else "an error"
+    why = errors.RegsweepError(
+        f"The deletion stopped ({cause}) before this image's result was known.",
+        "Open History to see whether it was deleted, then refresh.",
+    )
+    return [
+        DeleteResult(item, Outcome.FAILED, str(why), why)
+        for item in plan.items
+        if (item.repository, item.digest) not in answered
+    ]
+
+
 def short_reason(error: errors.RegsweepError | None) -> str:
     """A failure in a few words, the same for every item it hit."""
     if isinstance(error, errors.DeletionDisabledError):
@@ -131,9 +150,10 @@ class RegistrySession(QObject):
     deletion_finished = Signal(object)  # DeletionReport
     unexpected_error = Signal(object)  # an exception no one expected
 
-    # Details load in the helper process; True loads them on threads here,
-    # to compare the two (bench/gui_bench.py).
+    # Details load, and deletions run, in the helper process; True does it
+    # on threads here instead, to compare the two (bench/gui_bench.py).
     details_in_process = False
+    delete_in_process = False
 
     def __init__(
         self,
@@ -149,7 +169,7 @@ class RegistrySession(QObject):
         self._tags: Task | None = None
         self._loader: DetailsLoader | None = None
         self._plan: Task | None = None
-        self._delete: Task | None = None
+        self._delete: Task | HelperTask | None = None
         self._deleting: DeletionPlan | None = None
         self._delete_results: list[DeleteResult] = []
         start_details_helper()  # ready before the first repository is opened
@@ -297,22 +317,35 @@ class RegistrySession(QObject):
         """Carry out a plan the user confirmed."""
         log.info("deleting %d digest(s) in %s", len(plan.items), self.repository)
         self._deleting = plan
-
-        def work(cancel: threading.Event, report: Report) -> list[DeleteResult]:
-            return run_plan(
-                self.client,
-                plan.items,
-                workers=_DELETE_WORKERS,
-                cancel=cancel,
-                journal=Journal(),
-                profile=self.profile_name,
-                on_result=report,
-            )
-
         self._delete_results = []
-        self._delete = self._task("delete", work, self._on_delete_finished)
-        self._delete.progressed.connect(self._on_delete_progressed)
-        self._delete.start()
+        journal = Journal()
+        if self.delete_in_process:
+
+            def work(cancel: threading.Event, report: Report) -> list[DeleteResult]:
+                return run_plan(
+                    self.client,
+                    plan.items,
+                    workers=_DELETE_WORKERS,
+                    cancel=cancel,
+                    journal=journal,
+                    profile=self.profile_name,
+                    on_result=report,
+                )
+
+            self._delete = Task("delete", work, parent=self)
+        else:
+            kwargs = {
+                "items": list(plan.items),
+                "workers": _DELETE_WORKERS,
+                "profile": self.profile_name,
+                "journal_path": str(journal.path),
+            }
+            self._delete = HelperTask("delete", self.client.config, kwargs, self)
+        task = self._delete
+        task.finished.connect(partial(self._on_delete_finished, task))
+        task.finished.connect(task.deleteLater)
+        task.progressed.connect(self._on_delete_progressed)
+        task.start()
 
     def _on_delete_progressed(self, results: list[DeleteResult]) -> None:
         self._delete_results.extend(results)
@@ -327,13 +360,19 @@ class RegistrySession(QObject):
     def deleting(self) -> bool:
         return self._delete is not None and self._delete.running
 
-    def _on_delete_finished(self, task: Task, outcome: TaskOutcome) -> None:
+    def _on_delete_finished(
+        self, task: Task | HelperTask, outcome: TaskOutcome
+    ) -> None:
         plan = self._deleting or DeletionPlan()
         self._deleting = None
+        self._is_unexpected(outcome)
+        results = list(outcome.result or self._delete_results)
         if outcome.error is not None:
-            self.unexpected_error.emit(outcome.error)
-        results = outcome.result or self._delete_results
-        report = DeletionReport(plan, list(results), task.cancel_event.is_set())
+            unknown = _unknown(plan, results, outcome.error)
+            if unknown:
+                self.deletion_progressed.emit(unknown)  # their rows say so too
+            results += unknown
+        report = DeletionReport(plan, results, task.cancel_event.is_set())
         log.info("deletion finished: %s", report.summary())
         self.deletion_finished.emit(report)
 

@@ -13,6 +13,8 @@ and a slow GUI thread simply gets bigger batches.
   digest, the tags the user can see first, in a helper process: parsing that
   many registry answers on threads here would keep the interpreter lock from
   the GUI thread (see ``core.details_service``).
+- :class:`HelperTask`: a Task whose work is one of the helper's calls (a
+  deletion, which re-reads every tag of the repository first).
 - :class:`GuiThreadCollector`: keeps garbage collection on the GUI thread.
 """
 
@@ -263,6 +265,26 @@ class _DetailsProcess:
         self._commands.put(("load", job, config, repository, tags, workers))
         return job
 
+    def call(
+        self,
+        name: str,
+        config: RegistryConfig,
+        kwargs: dict[str, Any],
+        outbox: _Outbox,
+    ) -> int:
+        """Run ``details_service.CALLS[name]`` in the helper; its reports and
+        outcome go to ``outbox``, ended as for :meth:`load`."""
+        job = next(self._jobs)
+        with self._lock:
+            gone = not self.alive
+            if not gone:
+                self._outboxes[job] = outbox
+        if gone:
+            outbox.end(_helper_stopped())
+            return job
+        self._commands.put(("call", job, name, config, kwargs))
+        return job
+
     def prioritize(self, job: int, tags: list[str]) -> None:
         self._commands.put(("prioritize", job, tags))
 
@@ -284,7 +306,8 @@ class _DetailsProcess:
     def _write(self, child: Connection) -> None:
         try:
             self._process.start()
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
+            # RuntimeError: started from a script without a __main__ guard.
             log.error("cannot start the details helper process: %s", exc)
             return  # closing ``child`` below ends the reader, and every job
         finally:
@@ -461,6 +484,73 @@ class DetailsLoader(QObject):
             missing.details = dict.fromkeys(self._digests, error)
             self.batch_ready.emit(missing)
         self.finished.emit()
+
+
+class HelperTask(QObject):
+    """As :class:`Task`, for work done by a call in the helper process:
+    ``progressed`` with what the call reported, ``finished`` with a
+    TaskOutcome, always once. Should the helper die, the outcome's error
+    says so, and what was reported before stands."""
+
+    progressed = Signal(list)
+    finished = Signal(object)  # TaskOutcome
+
+    def __init__(
+        self,
+        name: str,
+        config: RegistryConfig,
+        kwargs: dict[str, Any],
+        parent: QObject | None = None,
+        interval_ms: int = 50,
+    ) -> None:
+        super().__init__(parent)
+        self.name = name
+        self.cancel_event = threading.Event()
+        self._config = config
+        self._kwargs = kwargs
+        self._helper: _DetailsProcess | None = None
+        self._job = 0
+        self._outcome: details_service.CallOutcome | None = None
+        self._outbox = _Outbox(interval_ms)
+        self._outbox.drained.connect(self._on_outbox_drained)
+        self._outbox.closed.connect(self._on_outbox_closed)
+        self.running = False
+
+    def start(self) -> None:
+        self.running = True
+        self._helper = _DetailsProcess.shared()
+        self._job = self._helper.call(
+            self.name, self._config, self._kwargs, self._outbox
+        )
+
+    def cancel(self) -> None:
+        if self.cancel_event.is_set():
+            return
+        self.cancel_event.set()
+        if self._helper is not None and self.running:
+            self._helper.cancel(self._job)
+
+    def _on_outbox_drained(self, items: list[tuple[str, str, Any]]) -> None:
+        reports = []
+        for kind, _key, value in items:
+            if kind == "outcome":
+                self._outcome = value
+            else:
+                reports.append(value)
+        if reports:
+            self.progressed.emit(reports)
+
+    def _on_outbox_closed(self, error: errors.RegsweepError | None) -> None:
+        self.running = False
+        cancelled = self.cancel_event.is_set()
+        found = self._outcome
+        if found is None:
+            outcome = TaskOutcome(error=error or _helper_stopped(), cancelled=cancelled)
+        elif isinstance(found.error, errors.CancelledError):
+            outcome = TaskOutcome(cancelled=True)
+        else:
+            outcome = TaskOutcome(found.result, found.error, cancelled)
+        self.finished.emit(outcome)
 
 
 # --- garbage collection ------------------------------------------------------------

@@ -3,6 +3,8 @@ the Seeder's own HTTP calls, not the GUI)."""
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import TYPE_CHECKING
 
 from pytestqt.qtbot import QtBot
@@ -10,6 +12,7 @@ from pytestqt.qtbot import QtBot
 from core.delete import Outcome
 from devtools.registry import LocalRegistry
 from devtools.seed import Seeder, seed_standard
+from gui import tasks
 from gui.models import Column
 
 pytest_plugins = ["tests.gui_fixtures"]
@@ -142,3 +145,46 @@ def test_deletion_disabled_keeps_the_rows_marked_with_the_reason(
     assert summary == "0 deleted, 2 failed: deletion disabled on this registry"
     assert "storage.delete.enabled" in more
     assert window.status.currentMessage() == summary
+
+
+def test_a_helper_dying_mid_deletion_calls_nothing_deleted_it_did_not_report(
+    gui: GuiDriver, registry: LocalRegistry, seeder: Seeder, prompts
+) -> None:
+    digests = seeder.push_many("bulk", 200)
+    window = gui.window(registry, "bulk")
+    window.tag_panel.table.setFocus()
+    window.tag_panel.select_all_action.trigger()
+    preview = gui.preview_deletion(window)
+    helper = tasks._DetailsProcess.shared()
+
+    def kill_on_first_result(results: list) -> None:
+        if helper.pid is not None and helper.alive:
+            os.kill(helper.pid, signal.SIGKILL)  # the helper this window uses
+
+    window.session.deletion_progressed.connect(kill_on_first_result)
+    report = gui.confirm(window, preview)
+
+    assert len(report.results) == 200  # every image has an answer
+    deleted = {r.item.tags[0] for r in report.results if r.outcome is Outcome.DELETED}
+    unknown = [r for r in report.results if r.outcome is Outcome.FAILED]
+    assert deleted and unknown and len(deleted) + len(unknown) == 200
+    assert all("before this image's result was known" in r.message for r in unknown)
+    remaining = set(seeder.tags("bulk"))
+    assert not deleted & remaining  # reported deleted: gone from the registry
+    # In flight when the helper died: may be gone; none was called deleted.
+    assert set(digests) - deleted - {r.item.tags[0] for r in unknown} == set()
+    assert {r.item.tags[0] for r in unknown} >= remaining
+    assert window.status.progress.value() == 200
+    assert set(window.tag_model.tags) == {r.item.tags[0] for r in unknown}
+    status = window.tag_model.index(0, Column.STATUS).data()
+    assert status.startswith("Not deleted: The deletion stopped")
+
+    # F5 shows what is really left; deleting again starts a new helper.
+    window.refresh_action.trigger()
+    gui.qtbot.waitUntil(lambda: set(window.tag_model.tags) == remaining)
+    gui.wait_loaded(window, "bulk")
+    last = sorted(remaining)[0]
+    again = gui.confirm(window, gui.press_delete(window, [last]))
+    assert again.count(Outcome.DELETED) == 1
+    assert last not in seeder.tags("bulk")
+    assert tasks._DetailsProcess.shared().pid != helper.pid
