@@ -291,7 +291,10 @@ class _DetailsProcess:
     def cancel(self, job: int) -> None:
         self._commands.put(("cancel", job))
 
-    def stop(self, timeout_s: float = 3.0) -> None:
+    def stop(self, timeout_s: float = 10.0) -> None:
+        # A deletion cancelled by quitting ends the requests already sent
+        # before the helper exits, so the journal knows how they ended; the
+        # window is gone by then, so the wait is not felt.
         self._commands.put(("stop",))
         self._commands.put(None)
         self._writer.join(timeout_s)

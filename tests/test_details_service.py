@@ -360,3 +360,33 @@ def test_a_failing_call_reaches_the_parent_as_an_error_with_its_traceback(
     assert "In the helper process" in str(outcome.error)
     helper.send("load", 3, config_for(registry), "none", ["x"], 1)
     assert "x" in helper.receive_until_done(3).heads  # it still works
+
+
+def test_stop_mid_deletion_lets_sent_requests_finish_into_the_journal(
+    helper: Helper, registry: LocalRegistry, seeder: Seeder, tmp_path: Any
+) -> None:
+    from core.journal import INTERRUPTED, Journal
+
+    tags = list(seeder.push_many("bulk", 200, workers=8))
+    config = config_for(registry)
+    journal = tmp_path / "journal.jsonl"
+    kwargs = {
+        "items": _plan_items(config, "bulk", tags),
+        "workers": 4,
+        "profile": "",
+        "journal_path": str(journal),
+    }
+    helper.send("call", 4, "delete", config, kwargs)
+    while not any(
+        m[0] == "items" and any(kind == "report" for kind, _, _ in m[2])
+        for m in [helper.conn.recv()]
+    ):
+        pass  # until the first image is reported: deletions are under way
+    assert helper.stop() == 0
+
+    entries = Journal(journal).entries()
+    assert 0 < len(entries) < len(tags)
+    assert [e for e in entries if e.outcome == INTERRUPTED] == []
+    remaining = set(seeder.tags("bulk"))
+    for entry in entries:
+        assert (entry.outcome == "deleted") == (entry.tags[0] not in remaining)
