@@ -230,9 +230,7 @@ def _run_call(
             client, job.cancel, lambda value: put(("report", "", value)), **kwargs
         )
         outcome = CallOutcome(result=result)
-    except errors.CancelledError as exc:
-        outcome = CallOutcome(error=exc)
-    except errors.RegsweepError as exc:
+    except errors.RegsweepError as exc:  # cancelled included
         outcome = CallOutcome(error=exc)
     except BaseException as exc:
         log.exception("helper call failed")

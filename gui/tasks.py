@@ -254,16 +254,7 @@ class _DetailsProcess:
     ) -> int:
         """Start a job; its results go to ``outbox``, which is ended (with
         None, or the error that stopped the helper) after the last of them."""
-        job = next(self._jobs)
-        with self._lock:
-            gone = not self.alive
-            if not gone:
-                self._outboxes[job] = outbox
-        if gone:
-            outbox.end(_helper_stopped())
-            return job
-        self._commands.put(("load", job, config, repository, tags, workers))
-        return job
+        return self._submit(outbox, "load", config, repository, tags, workers)
 
     def call(
         self,
@@ -274,6 +265,9 @@ class _DetailsProcess:
     ) -> int:
         """Run ``details_service.CALLS[name]`` in the helper; its reports and
         outcome go to ``outbox``, ended as for :meth:`load`."""
+        return self._submit(outbox, "call", name, config, kwargs)
+
+    def _submit(self, outbox: _Outbox, kind: str, *arguments: Any) -> int:
         job = next(self._jobs)
         with self._lock:
             gone = not self.alive
@@ -281,8 +275,8 @@ class _DetailsProcess:
                 self._outboxes[job] = outbox
         if gone:
             outbox.end(_helper_stopped())
-            return job
-        self._commands.put(("call", job, name, config, kwargs))
+        else:
+            self._commands.put((kind, job, *arguments))
         return job
 
     def prioritize(self, job: int, tags: list[str]) -> None:
