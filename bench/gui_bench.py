@@ -279,9 +279,9 @@ def delete_run(url: str, count: int, mode: str, offset: int) -> DeleteRun:
     ``mode`` says, with the ticker running."""
     from core.delete import Outcome
     from gui.prompts import Prompts
-    from gui.session import RegistrySession
+    from gui.tasks import HelperTask
 
-    RegistrySession.delete_in_process = mode == "threads"
+    HelperTask.in_process = mode == "threads"
     with _bench_window(url) as window:
         window.repo_panel.select(REPOSITORY)
         _spin_until(lambda: _fully_loaded(window), timeout_s=600)

@@ -1,12 +1,13 @@
 """Registry work in a process of its own: loading a repository's digests and
-details, and carrying out deletions.
+details, reading a registry for clean-up rules, and carrying out deletions.
 
 Resolving ten thousand tags means parsing tens of thousands of registry
 answers in Python. Done on threads of the window's process, that parsing
 holds the interpreter lock the window needs for every event it handles, and
-the window stutters. A deletion re-reads every tag of the repository first, with
-the same effect. So the GUI starts one helper process running :func:`serve`
-and talks to it over a pipe (a ``multiprocessing`` connection):
+the window stutters. A deletion re-reads every tag of the repository first,
+and a rules preview reads every tag of the registry, with the same effect. So
+the GUI starts one helper process running :func:`serve` and talks to it over a
+pipe (a ``multiprocessing`` connection):
 
 parent to helper::
 
@@ -41,6 +42,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -52,6 +54,9 @@ from core.delete import DeleteResult, run_plan
 from core.images import ImageDetails, ManifestHead
 from core.journal import Journal
 from core.plan import PlanItem
+from core.prune import apply_plan, collect
+from core.rules import Rules
+from core.verdicts import RulesPlan, evaluate
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +201,33 @@ def _delete(
     )
 
 
-CALLS: dict[str, Callable[..., Any]] = {"delete": _delete}
+def _rules_preview(
+    client: RegistryClient, cancel: threading.Event, report: Report, *, rules: Rules
+) -> RulesPlan:
+    inventory = collect(client, rules, cancel=cancel, progress=report)
+    return evaluate(rules, inventory, datetime.now(UTC))
+
+
+def _rules_apply(
+    client: RegistryClient,
+    cancel: threading.Event,
+    report: Report,
+    *,
+    plan: RulesPlan,
+    profile: str,
+    journal_path: str,
+) -> list[DeleteResult]:
+    journal = Journal(Path(journal_path))
+    return apply_plan(
+        client, plan, cancel=cancel, journal=journal, profile=profile, on_result=report
+    )
+
+
+CALLS: dict[str, Callable[..., Any]] = {
+    "delete": _delete,
+    "rules-preview": _rules_preview,
+    "rules-apply": _rules_apply,
+}
 
 
 @dataclass(frozen=True)
@@ -217,17 +248,21 @@ class _CallJob:
         self.cancel = threading.Event()
 
 
-def _run_call(
-    function: Callable[..., Any],
+def run_call(
+    name: str,
     client: RegistryClient,
-    job: _CallJob,
+    cancel: threading.Event,
     kwargs: dict[str, Any],
     put: Callable[[Item], None],
     end: Callable[[], None],
 ) -> None:
+    """Run ``CALLS[name]``: what it reports goes to ``put`` as "report"
+    items, then its outcome as an "outcome" item; then ``end()``. The helper
+    runs calls this way; so may a thread anywhere else."""
+    function = CALLS[name]
     try:
         result = function(
-            client, job.cancel, lambda value: put(("report", "", value)), **kwargs
+            client, cancel, lambda value: put(("report", "", value)), **kwargs
         )
         outcome = CallOutcome(result=result)
     except errors.RegsweepError as exc:  # cancelled included
@@ -377,8 +412,8 @@ def serve(
             with lock:
                 jobs[job] = call
             threading.Thread(
-                target=_run_call,
-                args=(CALLS[name], client_for(config), call, kwargs, put, end),
+                target=run_call,
+                args=(name, client_for(config), call.cancel, kwargs, put, end),
                 name=f"{name}-{job}",
                 daemon=True,
             ).start()

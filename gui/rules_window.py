@@ -2,7 +2,7 @@
 verdict, and apply the preview.
 
 Preview reads the registry (``core.prune.collect``) and judges it
-(``core.verdicts.evaluate``) on a worker. Apply carries out exactly the plan
+(``core.verdicts.evaluate``) in the helper process. Apply carries out exactly the plan
 on screen, after a confirmation with its counts, through
 ``core.prune.apply_plan`` with the journal: every re-check of a manual delete
 applies. Editing a rule makes the preview stale, and Apply waits for a new one.
@@ -11,9 +11,7 @@ applies. Editing a rule makes the preview stale, and Apply waits for a new one.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +36,17 @@ from PySide6.QtWidgets import (
 )
 
 from core import errors
-from core.client import RegistryClient, RegistryConfig
+from core.client import RegistryConfig
 from core.delete import GC_NOTE, DeleteResult, Outcome
 from core.journal import Journal
-from core.prune import CollectProgress, apply_plan, collect
+from core.prune import CollectProgress
 from core.rules import (
     InvalidRulesError,
     Rules,
     load_profile_rules,
     save_profile_rules,
 )
-from core.verdicts import RulesPlan, evaluate
+from core.verdicts import RulesPlan
 from gui import format as fmt
 from gui.crash import report_unexpected
 from gui.export import export_text
@@ -61,7 +59,7 @@ from gui.rules_model import (
     verdicts_json,
 )
 from gui.session import short_reason
-from gui.tasks import Report, Task, TaskOutcome
+from gui.tasks import HelperTask, TaskOutcome
 from gui.widgets import FieldMessage, Tone
 
 log = logging.getLogger(__name__)
@@ -216,7 +214,7 @@ class RulesWindow(QDialog):
         self.setWindowTitle(f"Clean-up rules for {target.profile_name} — Regsweep")
         self.target = target
         self.plan: RulesPlan | None = None
-        self._task: Task | None = None
+        self._task: HelperTask | None = None
         self._applying: list[DeleteResult] | None = None
         self.verdict_model = VerdictModel(self)
         self.proxy = VerdictFilter(self)
@@ -363,16 +361,9 @@ class RulesWindow(QDialog):
 
     def preview(self, rules: Rules) -> None:
         """Read the registry and judge every tag, on a worker."""
-        config = self.target.config
         log.info("previewing clean-up rules: %s", rules.describe())
-
-        def work(cancel: threading.Event, report: Report) -> RulesPlan:
-            with RegistryClient(config) as client:
-                inventory = collect(client, rules, cancel=cancel, progress=report)
-            return evaluate(rules, inventory, datetime.now(UTC))
-
         self.plan = None
-        self._start("preview", work, self._on_preview_finished)
+        self._start("rules-preview", {"rules": rules}, self._on_preview_finished)
         self._task_progress(self._on_preview_progressed)
         self.summary.setText("Reading the registry…")
 
@@ -487,22 +478,14 @@ class RulesWindow(QDialog):
 
     def apply(self, plan: RulesPlan) -> None:
         """Carry out ``plan`` on a worker, with the journal."""
-        config, name = self.target.config, self.target.profile_name
         log.info("applying clean-up rules: %d item(s)", len(plan.items))
-
-        def work(cancel: threading.Event, report: Report) -> list[DeleteResult]:
-            with RegistryClient(config) as client:
-                return apply_plan(
-                    client,
-                    plan,
-                    cancel=cancel,
-                    journal=Journal(),
-                    profile=name,
-                    on_result=report,
-                )
-
+        kwargs = {
+            "plan": plan,
+            "profile": self.target.profile_name,
+            "journal_path": str(Journal().path),
+        }
         self._applying = []
-        self._start("apply-rules", work, self._on_apply_finished)
+        self._start("rules-apply", kwargs, self._on_apply_finished)
         self._task_progress(self._on_apply_progressed)
         self.progress.setRange(0, len(plan.items))
         self.summary.setText(f"Applying 0 of {len(plan.items)}…")
@@ -562,8 +545,11 @@ class RulesWindow(QDialog):
 
     # --- the one task -----------------------------------------------------------
 
-    def _start(self, name: str, work: Any, done: Any) -> None:
-        self._task = Task(name, work, parent=self)
+    def _start(self, name: str, kwargs: dict[str, Any], done: Any) -> None:
+        """Run a call of the helper process (``core.details_service``): reading
+        a whole registry on threads here would hold the interpreter lock the
+        windows need."""
+        self._task = HelperTask(name, self.target.config, kwargs, parent=self)
         self._task.finished.connect(done)
         self._task.finished.connect(self._task.deleteLater)
         self._task.start()

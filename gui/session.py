@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from core import errors
 from core.client import RegistryClient, RegistryConfig
-from core.delete import DeleteResult, Outcome, SkippedError, run_plan
+from core.delete import DeleteResult, Outcome, SkippedError
 from core.dockerconfig import read_docker_logins
 from core.images import ManifestHead
 from core.journal import Journal
@@ -150,10 +150,9 @@ class RegistrySession(QObject):
     deletion_finished = Signal(object)  # DeletionReport
     unexpected_error = Signal(object)  # an exception no one expected
 
-    # Details load, and deletions run, in the helper process; True does it
-    # on threads here instead, to compare the two (bench/gui_bench.py).
+    # Details load in the helper process; True loads them on threads here,
+    # to compare the two (bench/gui_bench.py; HelperTask.in_process likewise).
     details_in_process = False
-    delete_in_process = False
 
     def __init__(
         self,
@@ -169,7 +168,7 @@ class RegistrySession(QObject):
         self._tags: Task | None = None
         self._loader: DetailsLoader | None = None
         self._plan: Task | None = None
-        self._delete: Task | HelperTask | None = None
+        self._delete: HelperTask | None = None
         self._deleting: DeletionPlan | None = None
         self._delete_results: list[DeleteResult] = []
         start_details_helper()  # ready before the first repository is opened
@@ -318,29 +317,13 @@ class RegistrySession(QObject):
         log.info("deleting %d digest(s) in %s", len(plan.items), self.repository)
         self._deleting = plan
         self._delete_results = []
-        journal = Journal()
-        if self.delete_in_process:
-
-            def work(cancel: threading.Event, report: Report) -> list[DeleteResult]:
-                return run_plan(
-                    self.client,
-                    plan.items,
-                    workers=_DELETE_WORKERS,
-                    cancel=cancel,
-                    journal=journal,
-                    profile=self.profile_name,
-                    on_result=report,
-                )
-
-            self._delete = Task("delete", work, parent=self)
-        else:
-            kwargs = {
-                "items": list(plan.items),
-                "workers": _DELETE_WORKERS,
-                "profile": self.profile_name,
-                "journal_path": str(journal.path),
-            }
-            self._delete = HelperTask("delete", self.client.config, kwargs, self)
+        kwargs = {
+            "items": list(plan.items),
+            "workers": _DELETE_WORKERS,
+            "profile": self.profile_name,
+            "journal_path": str(Journal().path),
+        }
+        self._delete = HelperTask("delete", self.client.config, kwargs, self)
         task = self._delete
         task.finished.connect(partial(self._on_delete_finished, task))
         task.finished.connect(task.deleteLater)
@@ -360,9 +343,7 @@ class RegistrySession(QObject):
     def deleting(self) -> bool:
         return self._delete is not None and self._delete.running
 
-    def _on_delete_finished(
-        self, task: Task | HelperTask, outcome: TaskOutcome
-    ) -> None:
+    def _on_delete_finished(self, task: HelperTask, outcome: TaskOutcome) -> None:
         plan = self._deleting or DeletionPlan()
         self._deleting = None
         self._is_unexpected(outcome)

@@ -7,6 +7,7 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
+import pytest
 from pytestqt.qtbot import QtBot
 
 from core.delete import Outcome
@@ -188,3 +189,28 @@ def test_a_helper_dying_mid_deletion_calls_nothing_deleted_it_did_not_report(
     assert again.count(Outcome.DELETED) == 1
     assert last not in seeder.tags("bulk")
     assert tasks._DetailsProcess.shared().pid != helper.pid
+
+
+def test_the_benchmarks_in_process_path_deletes_the_same_way(
+    gui: GuiDriver,
+    registry: LocalRegistry,
+    seeder: Seeder,
+    prompts,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # bench/gui_bench.py compares the helper with threads in the window's
+    # process; that side must do the same deletion.
+    pushed = seed_standard(seeder)
+    monkeypatch.setattr(tasks.HelperTask, "in_process", True)
+
+    def no_helper_call(*args: object) -> int:
+        raise AssertionError("the helper was asked")
+
+    monkeypatch.setattr(tasks._DetailsProcess, "call", no_helper_call)
+    window = gui.window(registry, "app")
+
+    report = gui.confirm(window, gui.press_delete(window, ["1.0"]))
+
+    assert report.count(Outcome.DELETED) == 1
+    assert seeder.tags("app") == ["1.1", "latest", "stable"]
+    assert not seeder.manifest_exists("app", pushed["app"]["1.0"].digest)

@@ -351,3 +351,30 @@ def test_cancel_during_apply_stops_the_rest_and_reports_it(
     assert remaining == {tag for tag, d in digests.items() if d not in deleted}
     assert "not started (cancelled)" in prompts.infos[-1][1]
     assert rules.progress.isHidden() and rules.preview_button.isEnabled()
+
+
+def test_a_refused_catalog_reaches_the_preview_as_its_own_error(
+    gui: GuiDriver, tmp_path: Path, prompts
+) -> None:
+    # The preview runs in the helper process: the registry's refusal must
+    # come back as the same error, with its advice, not as a crash.
+    from devtools.registry import start_registry
+
+    acl = {"alice": {"pull", "push", "delete"}}
+    with start_registry(tmp_path / "r", auth="token", token_acl=acl) as registry:
+        with Seeder(registry) as seeder:
+            seeder.push_image("app", ["1"])
+        window = gui.window(registry)
+        gui.qtbot.waitUntil(lambda: window.session is not None)
+        rules = gui.open_rules(window)
+        gui.fill_rules_form(rules)
+        with gui.qtbot.waitSignal(rules.preview_finished, timeout=30_000) as done:
+            rules.preview_button.click()
+
+        assert done.args[0].error is not None
+        title, summary, more = prompts.errors[-1]
+        assert (title, summary) == ("No preview", "Nothing was deleted.")
+        assert "refuses to list its repositories" in more
+        assert rules.summary.text() == "No preview. Nothing was deleted."
+        assert rules.plan is None and not rules.apply_button.isEnabled()
+        assert seeder.tags("app") == ["1"]
