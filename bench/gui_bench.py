@@ -21,6 +21,9 @@
    record, the DELETE); the same 10 ms ticker records the gaps. This too
    runs twice, side by side: in the helper process (what the app does) and
    on threads in the window's process, each on different tags.
+   Then the rules window previews "keep the newest 10" over the whole
+   registry (every tag read and judged), both ways, with the same ticker
+   (``--skip-rules`` leaves it out).
 4. Memory: in a fresh process, ``--rows`` synthetic rows (tag, head and
    details each) go into the tag model behind its proxy and a table view,
    sorted by size and date; the peak resident size is read. Goal: 300 MB.
@@ -70,13 +73,18 @@ def main() -> int:
     parser.add_argument(
         "--skip-memory", action="store_true", help="only the registry benchmarks"
     )
+    parser.add_argument(
+        "--skip-rules", action="store_true", help="no clean-up rules preview"
+    )
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         return memory_child(args.rows)
     with tempfile.TemporaryDirectory(prefix="regsweep-bench-") as workdir:
         _isolate(Path(workdir))
-        registry_benchmarks(Path(workdir), args.tags, args.busy, args.delete)
+        registry_benchmarks(
+            Path(workdir), args.tags, args.busy, args.delete, not args.skip_rules
+        )
     if not args.skip_memory:
         memory_benchmark(args.rows)
     return 0
@@ -106,7 +114,9 @@ class LoadRun:
     idle: list[float]  # gaps while the same window sat idle just before
 
 
-def registry_benchmarks(workdir: Path, count: int, busy: int, delete: int) -> None:
+def registry_benchmarks(
+    workdir: Path, count: int, busy: int, delete: int, rules: bool
+) -> None:
     from devtools.registry import start_registry
     from devtools.seed import Seeder
 
@@ -126,11 +136,18 @@ def registry_benchmarks(workdir: Path, count: int, busy: int, delete: int) -> No
                 if delete
                 else None
             )
+            previews = (
+                {mode: rules_run(registry.url, mode) for mode in MODES}
+                if rules
+                else None
+            )
     if busy:
         print(f"\n{busy} other process(es) kept the CPU busy during the window runs")
     report(count, get_s, runs)
     if deleted is not None:
-        report_deletion(deleted)
+        report_work(f"deleting {delete:,} images", "images deleted", deleted)
+    if previews is not None:
+        report_work("previewing clean-up rules", "tags judged", previews)
 
 
 @contextlib.contextmanager
@@ -264,16 +281,16 @@ def _load_run(window: Any) -> LoadRun:
 
 
 @dataclass
-class DeleteRun:
-    """One deletion of many images through the window."""
+class WorkRun:
+    """One long piece of work started from a window: a deletion, a preview."""
 
-    count: int  # images confirmed
-    deleted: int  # of those, reported deleted
-    seconds: float  # confirm -> the report
+    done: int  # images deleted, tags judged
+    of: int  # images confirmed, tags in the registry
+    seconds: float  # click -> the result
     ticker: _Ticker
 
 
-def delete_run(url: str, count: int, mode: str, offset: int) -> DeleteRun:
+def delete_run(url: str, count: int, mode: str, offset: int) -> WorkRun:
     """Open the repository, select ``count`` tags spread over it (starting at
     ``offset``), confirm the preview, and time the deletion, carried out as
     ``mode`` says, with the ticker running."""
@@ -303,18 +320,50 @@ def delete_run(url: str, count: int, mode: str, offset: int) -> DeleteRun:
         seconds = time.perf_counter() - started
         ticker.stop()
     report = reports[0]
-    return DeleteRun(
-        len(report.plan.items), report.count(Outcome.DELETED), seconds, ticker
+    return WorkRun(
+        report.count(Outcome.DELETED), len(report.plan.items), seconds, ticker
     )
 
 
-def report_deletion(runs: dict[str, DeleteRun]) -> None:
+def rules_run(url: str, mode: str) -> WorkRun:
+    """Open the rules window, set "keep the newest 10", and time the preview
+    (every tag of the registry read and judged), carried out as ``mode``
+    says, with the ticker running."""
+    from gui.rules_window import RulesWindow
+    from gui.tasks import HelperTask
+
+    HelperTask.in_process = mode == "threads"
+    with _bench_window(url) as window:
+        opened: list[RulesWindow] = []
+        window.rules_opened.connect(opened.append)
+        window.rules_action.trigger()
+        rules = opened[0]
+        rules.form.keep_check.setChecked(True)
+        rules.form.keep_spin.setValue(10)
+        outcomes: list[Any] = []
+        rules.preview_finished.connect(outcomes.append)
+        ticker = _Ticker()
+        started = time.perf_counter()
+        rules.preview_button.click()
+        _spin_until(lambda: bool(outcomes), timeout_s=900)
+        seconds = time.perf_counter() - started
+        ticker.stop()
+        rules.close()
+    plan = outcomes[0].result
+    if plan is None:
+        raise SystemExit(f"the rules preview failed: {outcomes[0].error}")
+    judged = len(plan.verdicts)
+    return WorkRun(judged, judged, seconds, ticker)
+
+
+def report_work(title: str, what: str, runs: dict[str, WorkRun]) -> None:
+    """The same work done both ways, side by side."""
     app, old = runs["helper"], runs["threads"]
-    print(f"\n== event loop while deleting {app.count:,} images ==")
+    print(f"\n== event loop while {title} ==")
     for mode, text in MODES.items():
-        print(f"{mode:>8}: {text.replace('details', 'deletion')}")
+        print(f"{mode:>8}: {text.replace('details', 'the work')}")
     print(f"{'':24}{'helper':>10}{'threads':>10}")
-    print(f"{'images deleted':24}{app.deleted:10,}{old.deleted:10,}   of {app.count:,}")
+    print(f"{what:24}{app.done:10,}{old.done:10,}   of {app.of:,} / {old.of:,}")
     print(
         f"{'took':24}{app.seconds:9.1f}s{old.seconds:9.1f}s"
         f"   threads/helper {old.seconds / app.seconds:.2f}"
@@ -331,10 +380,9 @@ def report_deletion(runs: dict[str, DeleteRun]) -> None:
     goal = max(app.ticker.gaps) / STALL_GOAL_MS
     print(f"longest gap / goal ({STALL_GOAL_MS} ms), helper: {goal:.2f}")
     for mode, run in runs.items():
-        print(f"\n{mode}: the longest gaps while deleting:")
+        print(f"\n{mode}: the longest gaps")
         _print_worst(run.ticker)
-        cpu_s = sum(run.ticker.cpu) / 1000
-        print(f"  GUI thread CPU during the deletion: {cpu_s:.1f} s")
+        print(f"  GUI thread CPU meanwhile: {sum(run.ticker.cpu) / 1000:.1f} s")
 
 
 def _print_worst(ticker: _Ticker) -> None:

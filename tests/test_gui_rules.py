@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPersistentModelIndex, Qt
 from pytestqt.qtbot import QtBot
 
 from core.delete import Outcome
 from core.journal import Journal
 from core.rules import Rules, load_rules, rules_path
+from core.verdicts import TagVerdict
 from devtools.registry import LocalRegistry
 from devtools.seed import Seeder
 from gui.export import SaveAs
@@ -378,3 +379,28 @@ def test_a_refused_catalog_reaches_the_preview_as_its_own_error(
         assert rules.summary.text() == "No preview. Nothing was deleted."
         assert rules.plan is None and not rules.apply_button.isEnabled()
         assert seeder.tags("app") == ["1"]
+
+
+def _verdict(tag: str, days: int) -> TagVerdict:
+    created = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=days)
+    return TagVerdict("svc", tag, f"sha256:{tag:0>64}", "", "keep", "", created, "", 1)
+
+
+def test_the_verdict_model_sorts_itself_and_keeps_the_order_for_a_new_preview(
+    qtbot: QtBot,
+) -> None:
+    model = VerdictModel()
+    proxy = VerdictFilter()
+    proxy.setSourceModel(model)
+    model.set_verdicts([_verdict("b", 3), _verdict("c", 1), _verdict("a", 2)])
+    created = VERDICT_HEADERS.index("Created")
+    held = QPersistentModelIndex(proxy.index(0, 1))  # "a": rows sort by repo, tag
+    assert held.data() == "a"
+
+    proxy.sort(created, Qt.SortOrder.DescendingOrder)
+
+    assert [v.tag for v in proxy.shown()] == ["b", "a", "c"]
+    assert proxy.sortColumn() == -1  # the proxy never compares rows itself
+    assert (held.row(), held.data()) == (1, "a")  # a selection follows its row
+    model.set_verdicts([_verdict("x", 1), _verdict("y", 9)])
+    assert [v.tag for v in proxy.shown()] == ["y", "x"]
