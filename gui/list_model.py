@@ -1,5 +1,9 @@
 """The part every flat table model here shares: rows from a list, one fixed
-header per column. Subclasses say which list and how a cell reads."""
+header per column. Subclasses say which list and how a cell reads.
+
+Also the proxy for big tables: it filters, and leaves sorting to the source
+model (one key per row), since a sorting proxy calls back into Python for
+every comparison."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
+    QSortFilterProxyModel,
     Qt,
 )
 
@@ -36,3 +41,14 @@ class ListTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole and horizontal:
             return self.headers[section] if 0 <= section < len(self.headers) else None
         return None
+
+
+class SourceSortedProxy(QSortFilterProxyModel):
+    """Filters; sorting is handed to the source model, whose order it keeps."""
+
+    def sort(
+        self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder
+    ) -> None:
+        source = self.sourceModel()
+        if source is not None:
+            source.sort(column, order)

@@ -19,7 +19,6 @@ from PySide6.QtCore import (
     QModelIndex,
     QPersistentModelIndex,
     QRegularExpression,
-    QSortFilterProxyModel,
     Qt,
 )
 from PySide6.QtGui import QBrush, QColor
@@ -27,6 +26,7 @@ from PySide6.QtGui import QBrush, QColor
 from core.errors import RegsweepError
 from core.images import ImageDetails, ManifestHead
 from gui import format as fmt
+from gui.list_model import SourceSortedProxy
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 TAG_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -532,7 +532,7 @@ def _runs(rows: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-class TagFilterProxy(QSortFilterProxyModel):
+class TagFilterProxy(SourceSortedProxy):
     """Filters tags by text or pattern; sorting is left to the source model,
     whose order the proxy keeps."""
 
@@ -541,13 +541,6 @@ class TagFilterProxy(QSortFilterProxyModel):
         self.setSortRole(SORT_ROLE)
         self.setFilterKeyColumn(Column.TAG)
         self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-
-    def sort(
-        self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder
-    ) -> None:
-        source = self.sourceModel()
-        if source is not None:
-            source.sort(column, order)
 
     def set_filter(self, text: str, regex: bool) -> str | None:
         """Filter by plain text or a regular expression; return the error of a

@@ -15,7 +15,6 @@ from typing import Any
 from PySide6.QtCore import (
     QModelIndex,
     QPersistentModelIndex,
-    QSortFilterProxyModel,
     Qt,
 )
 from PySide6.QtGui import QBrush, QColor
@@ -23,7 +22,7 @@ from PySide6.QtGui import QBrush, QColor
 from core.delete import DeleteResult
 from core.verdicts import RepositoryTotals, TagVerdict
 from gui import format as fmt
-from gui.list_model import ListTableModel
+from gui.list_model import ListTableModel, SourceSortedProxy
 
 Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()
@@ -161,7 +160,7 @@ class VerdictModel(ListTableModel):
         )
 
 
-class VerdictFilter(QSortFilterProxyModel):
+class VerdictFilter(SourceSortedProxy):
     """Rows of one verdict (or all), whose repository or tag holds a text;
     in the order of :class:`VerdictModel`, which sorts itself."""
 
@@ -170,14 +169,6 @@ class VerdictFilter(QSortFilterProxyModel):
         self.verdict: str | None = None
         self.text = ""
         self.setSortRole(SORT_ROLE)
-
-    def sort(
-        self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder
-    ) -> None:
-        """The source model sorts; the proxy keeps its order."""
-        source = self.sourceModel()
-        if source is not None:
-            source.sort(column, order)
 
     def set_filter(self, verdict: str | None, text: str) -> None:
         if hasattr(self, "beginFilterChange"):  # Qt 6.9 and later
