@@ -311,7 +311,8 @@ def delete_run(url: str, count: int, mode: str, offset: int) -> WorkRun:
         reports: list[Any] = []
         window.deletion.deletion_finished.connect(reports.append)
         # The summary is a modal message; nobody is there to close it.
-        Prompts.info = Prompts.error = classmethod(lambda *args: None)  # type: ignore[method-assign]
+        quiet = classmethod(lambda *args: None)
+        Prompts.info = Prompts.error = quiet  # type: ignore[method-assign]
         window.tag_panel.delete_action.trigger()
         _spin_until(lambda: bool(previews), timeout_s=120)
         ticker = _Ticker()

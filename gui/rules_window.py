@@ -2,10 +2,11 @@
 verdict, and apply the preview.
 
 Preview reads the registry (``core.prune.collect``) and judges it
-(``core.verdicts.evaluate``) in the helper process. Apply carries out exactly the plan
-on screen, after a confirmation with its counts, through
-``core.prune.apply_plan`` with the journal: every re-check of a manual delete
-applies. Editing a rule makes the preview stale, and Apply waits for a new one.
+(``core.verdicts.evaluate``) in the helper process. Apply carries out exactly
+the plan on screen, after a confirmation with its counts, through
+``core.prune.apply_plan`` with the journal, also in the helper: every
+re-check of a manual delete applies. Editing a rule makes the preview stale,
+and Apply waits for a new one.
 """
 
 from __future__ import annotations
@@ -363,7 +364,7 @@ class RulesWindow(QDialog):
         self.preview(rules)
 
     def preview(self, rules: Rules) -> None:
-        """Read the registry and judge every tag, on a worker."""
+        """Read the registry and judge every tag, in the helper process."""
         log.info("previewing clean-up rules: %s", rules.describe())
         self.plan = None
         self._start("rules-preview", {"rules": rules}, self._on_preview_finished)
@@ -480,7 +481,7 @@ class RulesWindow(QDialog):
         )
 
     def apply(self, plan: RulesPlan) -> None:
-        """Carry out ``plan`` on a worker, with the journal."""
+        """Carry out ``plan`` in the helper process, with the journal."""
         log.info("applying clean-up rules: %d item(s)", len(plan.items))
         kwargs = {
             "plan": plan,

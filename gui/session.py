@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -323,10 +324,8 @@ class RegistrySession(QObject):
             "profile": self.profile_name,
             "journal_path": str(Journal().path),
         }
-        self._delete = HelperTask("delete", self.client.config, kwargs, self)
-        task = self._delete
-        task.finished.connect(partial(self._on_delete_finished, task))
-        task.finished.connect(task.deleteLater)
+        task = HelperTask("delete", self.client.config, kwargs, self)
+        self._delete = self._watch(task, self._on_delete_finished)
         task.progressed.connect(self._on_delete_progressed)
         task.start()
 
@@ -362,7 +361,12 @@ class RegistrySession(QObject):
     def _task(
         self, name: str, work: Work, done: Callable[[Task, TaskOutcome], None]
     ) -> Task:
-        task = Task(name, work, parent=self)
+        return self._watch(Task(name, work, parent=self), done)
+
+    @staticmethod
+    def _watch(task: Any, done: Callable[[Any, TaskOutcome], None]) -> Any:
+        """``done(task, outcome)`` when ``task`` (a Task or HelperTask)
+        finishes; then it is deleted."""
         task.finished.connect(partial(done, task))
         task.finished.connect(task.deleteLater)
         return task

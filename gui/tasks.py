@@ -14,7 +14,8 @@ and a slow GUI thread simply gets bigger batches.
   many registry answers on threads here would keep the interpreter lock from
   the GUI thread (see ``core.details_service``).
 - :class:`HelperTask`: a Task whose work is one of the helper's calls (a
-  deletion, which re-reads every tag of the repository first).
+  deletion, a rules preview, applying rules): each reads many registry
+  answers, as loading details does.
 - :class:`GuiThreadCollector`: keeps garbage collection on the GUI thread.
 """
 
